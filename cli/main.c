@@ -1,0 +1,2 @@
+#include "ragc/core.h"
+int main(void) { return 0; }

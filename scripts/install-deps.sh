@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages ragc builds, tests and benchmarks with.
+# Idempotent: packages already present are left alone. Needs root or sudo.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config git
+  libmupdf-dev libopenjp2-7-dev libjbig2dec0-dev libjpeg-dev libharfbuzz-dev
+  libfreetype-dev libbrotli-dev libmujs-dev libpng-dev libgumbo-dev
+  libutf8proc-dev libstemmer-dev libsqlite3-dev libcurl4-openssl-dev
+  libjansson-dev libyaml-dev libmicrohttpd-dev libopenblas-dev libxxhash-dev
+  libcmocka-dev
+)
+# Used by the test suite (integration tests drive the CLI through bash, jq and python3).
+TEST_PKGS=( python3 jq curl )
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#BUILD_PKGS[@]} build and ${#TEST_PKGS[@]} test packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

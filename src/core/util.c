@@ -1,0 +1,97 @@
+/* Hashing, logging, time and UTF-8 validation. */
+#include "ragc/core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <xxhash.h>
+
+uint64_t rag_hash64(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+void rag_hash128_hex(const void *p, size_t n, char out[33])
+{
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+static rag_log_level log_threshold(void)
+{
+    const char *s = getenv("RAGC_LOG");
+    if (!s || !*s)
+        return RAG_LOG_WARN;
+    if (!strcasecmp(s, "error"))
+        return RAG_LOG_ERROR;
+    if (!strcasecmp(s, "info"))
+        return RAG_LOG_INFO;
+    if (!strcasecmp(s, "debug"))
+        return RAG_LOG_DEBUG;
+    return RAG_LOG_WARN;
+}
+
+bool rag_log_enabled(rag_log_level level)
+{
+    return level <= log_threshold();
+}
+
+void rag_log(rag_log_level level, const char *fmt, ...)
+{
+    if (!rag_log_enabled(level))
+        return;
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ragc: %s: %s\n", names[level], line);
+}
+
+double rag_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+bool rag_utf8_valid(const char *s, size_t n, size_t *bad_offset)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t len;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2; min = 0x80; c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3; min = 0x800; c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4; min = 0x10000; c &= 0x07;
+        } else {
+            goto bad;
+        }
+        if (n - i < len)
+            goto bad;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                goto bad;
+            c = (c << 6) | (p[i + k] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            goto bad;
+        i += len;
+    }
+    return true;
+bad:
+    if (bad_offset)
+        *bad_offset = i;
+    return false;
+}
