@@ -1,0 +1,166 @@
+/* ragc pipeline: the engine that ties config, store, analyzer and index together, and the
+ * ingest, search, ask (extractive answer) and eval orchestrations the CLI and server call.
+ *
+ * An engine is used by one thread at a time (its store and analyzer are not thread-safe).
+ */
+#ifndef RAGC_PIPELINE_H
+#define RAGC_PIPELINE_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "ragc/config.h"
+#include "ragc/core.h"
+#include "ragc/eval.h"
+#include "ragc/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rag_engine rag_engine;
+
+typedef struct rag_engine_params {
+    const char *store_path; /* NULL: <global_settings.data_dir>/ragc.db */
+    bool read_only;         /* open the store read-only (it must exist) */
+} rag_engine_params;
+rag_engine_params rag_engine_default_params(void);
+
+/* Opens the store (creating it unless read_only) and the analyzer configured by cfg.
+ * cfg is borrowed, valid until rag_engine_close. Caller frees with rag_engine_close. */
+rag_status rag_engine_open(const rag_config *cfg, const rag_engine_params *p, rag_engine **out, rag_err *err);
+void rag_engine_close(rag_engine *e);
+/* The settings a store's index depends on, as one line ("stemmer=porter stopwords=lucene
+ * chunk_size=512 chunk_overlap=64") into buf[cap]. A store remembers the settings it was built
+ * with and rag_engine_open refuses a configuration that differs (RAG_E_CONFIG). */
+void rag_index_settings_str(const rag_config *cfg, char *buf, size_t cap);
+rag_store *rag_engine_store(rag_engine *e);        /* borrowed, valid until rag_engine_close */
+const char *rag_engine_store_path(const rag_engine *e); /* borrowed, valid until rag_engine_close */
+
+/* ---- ingest ---- */
+typedef enum {
+    RAG_INGEST_ADDED,     /* new document committed */
+    RAG_INGEST_UPDATED,   /* changed document replaced */
+    RAG_INGEST_UNCHANGED, /* same content hash: nothing done */
+    RAG_INGEST_SKIPPED    /* not ingested; reason given */
+} rag_ingest_outcome;
+
+typedef struct rag_ingest_progress {
+    size_t files_done, files_total;  /* files finished / to do */
+    uint64_t bytes_done, bytes_total;/* file bytes finished / to do */
+    size_t chunks;                   /* chunks committed so far */
+    const char *current;             /* borrowed: file being processed */
+} rag_ingest_progress;
+
+typedef struct rag_ingest_params {
+    const char *password;  /* for encrypted PDFs; NULL = none */
+    bool force;            /* re-ingest even when the content hash is unchanged */
+    volatile sig_atomic_t *cancel; /* when it becomes non-zero, stop after the current document */
+    void (*on_progress)(void *ud, const rag_ingest_progress *pr);
+    /* Called once per document (or per file when a file fails before yielding documents). */
+    void (*on_outcome)(void *ud, const char *source, rag_ingest_outcome o, const char *reason);
+    void *ud;
+} rag_ingest_params;
+rag_ingest_params rag_ingest_default_params(void);
+
+typedef struct rag_ingest_summary {
+    size_t files;          /* files considered */
+    size_t files_ignored;  /* unsupported files seen while walking directories */
+    size_t docs_added, docs_updated, docs_unchanged, docs_skipped;
+    size_t pages, pages_failed, chunks; /* of the documents added or updated */
+    double ms;
+    bool cancelled;
+} rag_ingest_summary;
+
+/* Walks paths, extracts, normalizes, chunks and indexes every document, one store transaction
+ * per document. Per-document failures are reported through on_outcome and counted in
+ * docs_skipped; the call itself fails only for errors that stop the run (a path that does not
+ * exist, a store error). */
+rag_status rag_ingest_paths(rag_engine *e, const char *const *paths, size_t n_paths,
+                            const rag_ingest_params *p, rag_ingest_summary *sum, rag_err *err);
+
+/* ---- search ---- */
+typedef struct rag_search_hit {
+    double score;
+    rag_chunk_record chunk; /* owned */
+    rag_doc_record doc;     /* owned */
+} rag_search_hit;
+
+typedef struct rag_search_result {
+    rag_search_hit *hits; /* n_hits, best first */
+    size_t n_hits;
+    double ms;            /* time spent searching */
+} rag_search_result;
+
+/* BM25 top-k chunks for query. Caller frees with rag_search_result_clear. An empty store or a
+ * query with no indexable terms yields zero hits, not an error. */
+rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err);
+void rag_search_result_clear(rag_search_result *r);
+
+/* ---- ask (retrieve + answer) ---- */
+typedef struct rag_source {
+    int n;                /* citation number [n], 1-based */
+    rag_search_hit hit;   /* owned */
+    char *snippet;        /* owned: the cited sentences of this source */
+} rag_source;
+
+typedef struct rag_stage_report {
+    const char *stage;    /* static: "retriever", "embedder", "reranker", "generator" */
+    const char *backend;  /* static or owned-by-answer string naming the backend that served it */
+    double ms;
+    const char *note;     /* static or NULL: why a stage was skipped */
+} rag_stage_report;
+
+typedef struct rag_answer {
+    char *question;       /* owned */
+    char *text;           /* owned: answer text, each sentence followed by a [n] citation */
+    bool found;           /* false: nothing relevant was retrieved (text says so) */
+    rag_source *sources;  /* n_sources, numbered 1..n in order of first citation */
+    size_t n_sources;
+    rag_stage_report stages[4];
+    size_t n_stages;
+    double total_ms;
+} rag_answer;
+
+typedef struct rag_ask_params {
+    size_t k;               /* sources to retrieve; 0 = config retriever.top_k */
+    size_t max_sentences;   /* 0 = config answer_generator.max_sentences */
+} rag_ask_params;
+rag_ask_params rag_ask_default_params(void);
+
+rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err);
+void rag_answer_clear(rag_answer *a);
+/* Human-readable answer + sources list. */
+void rag_answer_print(const rag_answer *a, FILE *f);
+/* JSON: {"question","answer","found","sources":[...],"report":{...}}. Appends to out. */
+rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out);
+
+/* ---- eval ---- */
+typedef struct rag_beir_params {
+    const char *corpus_path;   /* BEIR corpus.jsonl (ingested into the engine's store) */
+    const char *queries_path;  /* BEIR queries.jsonl */
+    const char *qrels_path;    /* qrels TSV */
+    size_t depth;              /* documents retrieved per query (default 100) */
+    void (*on_query)(void *ud, size_t done, size_t total); /* progress; may be NULL */
+    void *ud;
+} rag_beir_params;
+rag_beir_params rag_beir_default_params(void);
+
+typedef struct rag_beir_report {
+    rag_eval_result metrics;    /* owned: means and per-query figures */
+    double query_ms_p50, query_ms_p99; /* retrieval time per query, ms */
+    size_t queries_without_text;/* judged query ids absent from queries.jsonl (scored 0) */
+    rag_ingest_summary ingest;  /* the corpus ingest (unchanged documents are not re-indexed) */
+} rag_beir_report;
+
+/* Ingests the corpus into e's store, retrieves the top depth documents for every judged query
+ * (a document scores as its best chunk) and computes the metrics. ip may be NULL.
+ * Caller frees out with rag_beir_report_clear. */
+rag_status rag_beir_eval(rag_engine *e, const rag_beir_params *p, const rag_ingest_params *ip,
+                         rag_beir_report *out, rag_err *err);
+void rag_beir_report_clear(rag_beir_report *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAGC_PIPELINE_H */

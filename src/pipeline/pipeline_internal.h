@@ -1,0 +1,22 @@
+/* Internal to src/pipeline: the engine's fields and helpers shared by its files. */
+#ifndef RAGC_PIPELINE_INTERNAL_H
+#define RAGC_PIPELINE_INTERNAL_H
+
+#include "ragc/analyzer.h"
+#include "ragc/bm25.h"
+#include "ragc/pipeline.h"
+
+struct rag_engine {
+    const rag_config *cfg;   /* borrowed */
+    rag_store *store;        /* owned */
+    rag_analyzer *analyzer;  /* owned */
+    char *store_path;        /* owned */
+    rag_bm25_params bm25;
+};
+
+/* Analyzes text into query terms, repeated by their frequency (Anserini's bag-of-words
+ * weighting). *terms is a NULL-free array of n strings; caller frees with query_terms_free. */
+rag_status pipeline_query_terms(rag_engine *e, const char *text, char ***terms, size_t *n, rag_err *err);
+void pipeline_query_terms_free(char **terms, size_t n);
+
+#endif

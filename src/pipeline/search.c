@@ -1,0 +1,116 @@
+/* Query analysis and BM25 retrieval of chunks with their documents. */
+#include "pipeline_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Cap on query terms: a question longer than this is cut (the first terms are kept). */
+#define MAX_QUERY_TERMS 1024
+
+typedef struct term_list {
+    char **terms;
+    size_t n, cap;
+    rag_status st;
+} term_list;
+
+static void collect_term(void *ud, const char *term, size_t len)
+{
+    term_list *l = ud;
+    if (l->st != RAG_OK || l->n >= MAX_QUERY_TERMS)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **t = realloc(l->terms, cap * sizeof *t);
+        if (!t) {
+            l->st = RAG_E_NOMEM;
+            return;
+        }
+        l->terms = t;
+        l->cap = cap;
+    }
+    char *s = rag_strndup(term, len);
+    if (!s) {
+        l->st = RAG_E_NOMEM;
+        return;
+    }
+    l->terms[l->n++] = s;
+}
+
+rag_status pipeline_query_terms(rag_engine *e, const char *text, char ***terms, size_t *n, rag_err *err)
+{
+    term_list l = {0};
+    rag_status st = rag_analyzer_run(e->analyzer, text, strlen(text), collect_term, &l);
+    if (st == RAG_OK)
+        st = l.st;
+    if (st != RAG_OK) {
+        pipeline_query_terms_free(l.terms, l.n);
+        return rag_err_set(err, st, "analyzing query: %s", rag_status_str(st));
+    }
+    *terms = l.terms;
+    *n = l.n;
+    return RAG_OK;
+}
+
+void pipeline_query_terms_free(char **terms, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(terms[i]);
+    free(terms);
+}
+
+void rag_search_result_clear(rag_search_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_hits; i++) {
+        rag_chunk_record_clear(&r->hits[i].chunk);
+        rag_doc_record_clear(&r->hits[i].doc);
+    }
+    free(r->hits);
+    memset(r, 0, sizeof *r);
+}
+
+rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err)
+{
+    memset(out, 0, sizeof *out);
+    double t0 = rag_now_ms();
+    if (k == 0)
+        return RAG_OK;
+    if (k > 10000)
+        k = 10000;
+    char **terms = NULL;
+    size_t n_terms = 0;
+    rag_status st = pipeline_query_terms(e, query, &terms, &n_terms, err);
+    if (st != RAG_OK)
+        return st;
+    rag_bm25_hit *bh = calloc(k, sizeof *bh);
+    if (!bh) {
+        pipeline_query_terms_free(terms, n_terms);
+        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    }
+    size_t n_hits = 0;
+    if (n_terms > 0)
+        st = rag_bm25_search(e->store, &e->bm25, (const char *const *)terms, n_terms, k, bh, &n_hits, err);
+    pipeline_query_terms_free(terms, n_terms);
+    if (st == RAG_OK && n_hits > 0) {
+        out->hits = calloc(n_hits, sizeof *out->hits);
+        if (!out->hits)
+            st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; st == RAG_OK && i < n_hits; i++) {
+        rag_search_hit *h = &out->hits[i];
+        h->score = bh[i].score;
+        st = rag_store_chunk_get(e->store, bh[i].chunk_id, &h->chunk, err);
+        if (st == RAG_OK) {
+            out->n_hits = i + 1;
+            st = rag_store_doc_get(e->store, h->chunk.doc_id, &h->doc, err);
+        }
+    }
+    free(bh);
+    if (st != RAG_OK) {
+        rag_search_result_clear(out);
+        return st;
+    }
+    out->ms = rag_now_ms() - t0;
+    return RAG_OK;
+}
