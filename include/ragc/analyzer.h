@@ -1,26 +1,36 @@
 /* BM25 text analyzer: the equivalent of Lucene's EnglishAnalyzer as Anserini uses it
  * (StandardTokenizer -> EnglishPossessiveFilter -> LowerCaseFilter -> StopFilter -> PorterStemFilter).
+ * On BEIR SciFact (corpus and queries) its terms are identical to Lucene 8.7's.
  *
- * Tokenizer (UAX#29 word boundaries as Lucene's StandardTokenizer applies them):
+ * Tokenizer (UAX#29 word boundaries as Lucene's StandardTokenizer grammar applies them):
  * - a token is a run of letters (Alphabetic: L*, Nl) and decimal digits (Nd), with combining
- *   marks / format characters (Mn, Mc, Me, Cf, ZWJ) kept inside it;
+ *   marks and format characters (Mn, Mc, Me, Cf, ZWJ) kept inside it;
  * - between two letters, ' . : U+00B7 U+2018 U+2019 (MidLetter/MidNumLet) join: "don't", "U.S.A";
  * - between two digits, . , ; ' join: "3.5", "1,000";
  * - letters and digits join directly ("p53", "3.5mg"); '_' (ExtendNumLet) joins anything;
- * - everything else splits ("state-of-the-art" -> 4 tokens, "10:30" -> "10", "30");
+ * - everything else splits ("state-of-the-art" -> 4 tokens, "10:30" -> "10", "30", "mg/kg");
  * - each Han ideograph and each Hiragana character is a token of its own; Katakana runs and
  *   South-East-Asian script runs (Thai, Lao, Myanmar, Khmer) are single tokens;
- * - a token longer than 255 UTF-16 code units is cut into 255-unit pieces;
- * - superscript/subscript digits and other No characters, symbols and emoji are not tokens.
- * Invalid UTF-8 bytes separate tokens (never crash).
- * Filters: strip a trailing 's / ’s / ＇s; lowercase per code point (utf8proc_tolower, like Java's
- * Character.toLowerCase); drop stopwords; stem.
+ * - emoji sequences (Extended_Pictographic incl. (C) (R) TM, ZWJ sequences, flags, keycaps) are
+ *   tokens, as Lucene's EMOJI type; other symbols, punctuation and No characters (superscript
+ *   and subscript digits) are not;
+ * - a token longer than 255 UTF-16 code units is cut into 255-unit pieces.
+ * Character classes follow current Unicode (utf8proc); Lucene's grammar is Unicode 9, so only
+ * characters assigned after Unicode 9 can tokenize differently. Invalid UTF-8 bytes separate
+ * tokens (never crash).
+ * Filters: strip a trailing 's / ’s / ＇s (s or S); lowercase per code point (utf8proc_tolower,
+ * like Java's Character.toLowerCase); drop stopwords; stem.
  *
- * Stemmer "porter" reproduces Lucene's PorterStemmer (Martin Porter's C reference implementation):
- * libstemmer's "porter" plus the reference's two departures from the paper (-bli -> -ble,
- * -logi -> -log) and no stemming of terms of 2 UTF-16 units or less. "english" is Porter2
- * (libstemmer "english", Lucene's SnowballFilter(EnglishStemmer)). "none" disables stemming.
- * Stopwords "lucene" is EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (33 words); "none" keeps all.
+ * Stemmer "porter" reproduces Lucene's PorterStemmer, which is Porter's reference C code: it is
+ * libstemmer's "porter" (the published algorithm) plus the reference's departures, which this
+ * analyzer applies itself: terms of <= 2 UTF-16 units are not stemmed, step 1b undoubles every
+ * double consonant but l/s/z ("trekking" -> "trek"), and -bli -> -ble, -logi -> -log
+ * ("immunology" -> "immunolog"). Non-ASCII letters count as consonants, as in Lucene.
+ * "english" is Porter2 (libstemmer "english", Lucene's SnowballFilter(EnglishStemmer)).
+ * "none" disables stemming.
+ * Stopwords "lucene" is EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (33 words: a an and are as at be
+ * but by for if in into is it no not of on or such that the their then there these they this
+ * to was will with), applied after lowercasing and before stemming; "none" keeps all terms.
  */
 #ifndef RAGC_ANALYZER_H
 #define RAGC_ANALYZER_H

@@ -14,14 +14,16 @@ extern "C" {
 
 /* Estimates the number of subword tokens a BERT-style WordPiece tokenizer produces for
  * text[0..n) (UTF-8, borrowed). The rule, per code point:
- * - whitespace, controls and format characters (Z*, Cc, Cf): 0, and end a word;
+ * - whitespace (space, \t, \n, \r, Z*): 0, and ends a word;
+ * - other controls and format characters (Cc, Cf, e.g. soft hyphen): 0 and ignored, as BERT's
+ *   tokenizer deletes them ("a<U+00AD>b" is one word);
  * - each punctuation or symbol (P*, S*): 1, and ends a word;
  * - each CJK ideograph (BERT's "Chinese character" ranges): 1, and ends a word;
  * - each invalid UTF-8 byte: 1, and ends a word;
  * - everything else (letters, digits, marks, ...) forms words: a word of len code points
  *   counts 1 + (len - 1) / 6 (so words up to 6 code points count 1, 7-12 count 2, ...).
- * The estimate is additive over text split at whitespace, never decreases as text grows, and
- * grows by at most 1 per code point. */
+ * The estimate is additive over text split at whitespace, never decreases as text grows by
+ * whole code points, and grows by at most 1 per code point. */
 size_t rag_token_estimate(const char *text, size_t n);
 
 typedef struct rag_chunker_params {

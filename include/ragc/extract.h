@@ -68,7 +68,8 @@ typedef rag_status (*rag_document_cb)(void *ud, rag_document *doc, rag_err *err)
  *   RAG_E_EMPTY                  "empty file", or no page has text ("no extractable text:
  *                                image-only or scanned PDF?"), or a BEIR file without a valid record
  *   RAG_E_BAD_INPUT              invalid UTF-8 in text/markdown ("invalid UTF-8 at byte N (not a
- *                                UTF-8 text file)"), "not a readable PDF: <reason>"
+ *                                UTF-8 text file)"), "not a readable PDF: <reason>" (also when
+ *                                every page fails), HTML nested more than 10,000 elements deep
  *   RAG_E_ENCRYPTED              "encrypted PDF: pass --password" / "wrong password"
  *   anything cb returns. */
 rag_status rag_extract_file(const char *path, const rag_extract_params *p, rag_document_cb cb,

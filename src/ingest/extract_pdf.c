@@ -4,7 +4,9 @@
 
 #include <mupdf/fitz.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PDF_MSG_MAX 256
 #define PDF_TITLE_MAX 2048
@@ -89,7 +91,8 @@ static rag_status pdf_count(fz_context *ctx, fz_document *doc, int *n, char msg[
     return RAG_OK;
 }
 
-/* Title from the Info dictionary, or NULL (missing, empty, not valid UTF-8, or lookup failed). */
+/* Title from the Info dictionary, or NULL (missing, empty, "untitled", not valid UTF-8, or the
+ * lookup failed). */
 static char *pdf_title(fz_context *ctx, fz_document *doc)
 {
     char buf[PDF_TITLE_MAX];
@@ -112,7 +115,12 @@ static char *pdf_title(fz_context *ctx, fz_document *doc)
     if ((size_t)len > sizeof buf)
         while (n > 0 && ((unsigned char)buf[n - 1] & 0x80))
             n--;
-    return rag_ingest_clean_title(buf, n);
+    char *t = rag_ingest_clean_title(buf, n);
+    if (t && !strcasecmp(t, "untitled")) { /* producer placeholder (ReportLab, Word) */
+        free(t);
+        t = NULL;
+    }
+    return t;
 }
 
 /* Structured text of page i (0-based) into *out (caller drops with fz_drop_stext_page). */

@@ -132,6 +132,22 @@ static bool in_range(int32_t cp, int32_t lo, int32_t hi)
     return cp >= lo && cp <= hi;
 }
 
+/* Is cp in one of the n sorted, inclusive ranges r? */
+static bool in_ranges(int32_t cp, const int32_t (*r)[2], size_t n)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < r[mid][0])
+            hi = mid;
+        else if (cp > r[mid][1])
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
 static bool is_han(int32_t cp)
 {
     return in_range(cp, 0x4E00, 0x9FFF) || in_range(cp, 0x3400, 0x4DBF) ||
@@ -182,13 +198,11 @@ static const int32_t emoji_ranges[][2] = {
     {0x1F000, 0x1F0FF}, {0x1F10D, 0x1F10F}, {0x1F12F, 0x1F12F}, {0x1F16C, 0x1F171},
     {0x1F17E, 0x1F17F}, {0x1F18E, 0x1F18E}, {0x1F191, 0x1F19A}, {0x1F1AD, 0x1F1E5},
     {0x1F201, 0x1F20F}, {0x1F21A, 0x1F21A}, {0x1F22F, 0x1F22F}, {0x1F232, 0x1F23A},
-    {0x1F23C, 0x1F23F}, {0x1F249, 0x1F3FA}, {0x1F400, 0x1F53D}, {0x1F546, 0x1F64F}, {0x1F680, 0x1F6FF},
-    {0x1F774, 0x1F77F}, {0x1F7D5, 0x1F7FF}, {0x1F80C, 0x1F80F}, {0x1F848, 0x1F84F},
+    {0x1F23C, 0x1F23F}, {0x1F249, 0x1F3FA}, {0x1F400, 0x1F53D}, {0x1F546, 0x1F64F},
+    {0x1F680, 0x1F6FF}, {0x1F774, 0x1F77F}, {0x1F7D5, 0x1F7FF}, {0x1F80C, 0x1F80F}, {0x1F848, 0x1F84F},
     {0x1F85A, 0x1F85F}, {0x1F888, 0x1F88F}, {0x1F8AE, 0x1F8FF}, {0x1F90C, 0x1F93A},
     {0x1F93C, 0x1F945}, {0x1F947, 0x1FFFD},
 };
-
-static bool in_ranges(int32_t cp, const int32_t (*r)[2], size_t n);
 
 /* Emoji that are also letters (U+2139, circled/negative squared letters): letters, except
  * right after a ZWJ, where they continue an emoji sequence. */
@@ -215,21 +229,6 @@ static const int32_t emoji_modbase_ranges[][2] = {
     {0x1F926, 0x1F926}, {0x1F930, 0x1F939}, {0x1F93D, 0x1F93E}, {0x1F9B5, 0x1F9B6},
     {0x1F9B8, 0x1F9B9}, {0x1F9D1, 0x1F9DD},
 };
-
-static bool in_ranges(int32_t cp, const int32_t (*r)[2], size_t n)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (cp < r[mid][0])
-            hi = mid;
-        else if (cp > r[mid][1])
-            lo = mid + 1;
-        else
-            return true;
-    }
-    return false;
-}
 
 static bool is_emoji_modifier_base(int32_t cp)
 {
@@ -668,9 +667,9 @@ static void absorb_extend(const unsigned char *s, size_t n, size_t *p, size_t *u
     }
 }
 
-/* Scans one word token starting at s[start] whose first code point has class first (ALetter,
- * Hebrew, Numeric, Katakana or ExtendNumLet). Returns the byte offset just past the token and
- * sets *has_core when it holds a letter, digit or Katakana (a bare '_' run is no token). */
+/* Scans one word token starting at s[start], whose first code point is ALetter, Hebrew,
+ * Numeric, Katakana or ExtendNumLet. Returns the byte offset just past the token and sets
+ * *has_core when it holds a letter, digit or Katakana (a bare '_' run is no token). */
 static size_t scan_word(const unsigned char *s, size_t n, size_t start, bool *has_core)
 {
     int32_t cp;

@@ -26,7 +26,7 @@ static size_t dec(const unsigned char *s, size_t n, size_t i, int32_t *cp)
 
 /* ---- token estimate ---- */
 
-enum est_kind { EST_SKIP, EST_SINGLE, EST_WORD };
+enum est_kind { EST_IGNORE, EST_SPACE, EST_SINGLE, EST_WORD };
 
 /* BERT BasicTokenizer's "Chinese character" ranges (each becomes its own token). */
 static bool is_cjk_ideograph(int32_t cp)
@@ -42,8 +42,10 @@ static enum est_kind est_kind(int32_t cp)
     if (cp < 0)
         return EST_SINGLE;
     if (cp < 0x80) {
-        if (cp <= ' ' || cp == 0x7F)
-            return EST_SKIP;
+        if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r')
+            return EST_SPACE;
+        if (cp < ' ' || cp == 0x7F)
+            return EST_IGNORE;
         if ((cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
             return EST_WORD;
         return EST_SINGLE;
@@ -52,8 +54,9 @@ static enum est_kind est_kind(int32_t cp)
         return EST_SINGLE;
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
+        return EST_SPACE;
     case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF:
-        return EST_SKIP;
+        return EST_IGNORE;
     case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
     case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
     case UTF8PROC_CATEGORY_PO: case UTF8PROC_CATEGORY_SM: case UTF8PROC_CATEGORY_SC:
@@ -82,8 +85,10 @@ static void est_feed(est_state *e, int32_t cp)
         e->run = 0;
         e->total++;
         break;
-    case EST_SKIP:
+    case EST_SPACE:
         e->run = 0;
+        break;
+    case EST_IGNORE:
         break;
     }
 }

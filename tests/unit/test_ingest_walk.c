@@ -133,7 +133,7 @@ static void test_tree(void **state)
 static void test_deterministic_and_dedup(void **state)
 {
     tree *t = *state;
-    char sub[300], a[300], slash[300];
+    char sub[1024], a[1024], slash[1024];
     snprintf(sub, sizeof sub, "%s/sub", t->root);
     snprintf(a, sizeof a, "%s/a.txt", t->root);
     snprintf(slash, sizeof slash, "%s/sub/", t->root);
@@ -163,7 +163,7 @@ static void test_explicit_paths(void **state)
     rag_file_list_init(&l);
     rag_err err = {0};
     /* an explicit hidden file and an explicit symlinked directory are taken as given */
-    char hidden[300], link_dir[300];
+    char hidden[1024], link_dir[1024];
     snprintf(hidden, sizeof hidden, "%s/.hidden.txt", t->root);
     snprintf(link_dir, sizeof link_dir, "%s/link_dir", t->root);
     const char *paths[] = {hidden, link_dir};
@@ -182,7 +182,7 @@ static void test_missing_path(void **state)
     rag_file_list l;
     rag_file_list_init(&l);
     rag_err err = {0};
-    char missing[300];
+    char missing[1024];
     snprintf(missing, sizeof missing, "%s/nope/nothing.pdf", t->root);
     const char *paths[] = {t->root, missing};
     assert_int_equal(rag_walk(paths, 2, &l, &err), RAG_E_NOT_FOUND);
@@ -199,7 +199,7 @@ static void test_unsupported_explicit(void **state)
     rag_file_list_init(&l);
     rag_err err = {0};
     const char *paths[] = {path_in(t, "notes.csv")};
-    char csv[300];
+    char csv[1024];
     snprintf(csv, sizeof csv, "%s", paths[0]);
     paths[0] = csv;
     assert_int_equal(rag_walk(paths, 1, &l, &err), RAG_E_UNSUPPORTED);
@@ -207,7 +207,7 @@ static void test_unsupported_explicit(void **state)
     assert_non_null(strstr(err.msg, ".pdf"));
     assert_non_null(strstr(err.msg, ".jsonl"));
 
-    char fifo[300];
+    char fifo[1024];
     snprintf(fifo, sizeof fifo, "%s/pipe.txt", t->root);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     paths[0] = fifo;
