@@ -64,5 +64,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_docs(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -76,8 +76,8 @@ static rag_status print_doc(const rag_doc_record *d, void *ud)
 {
     docs_ctx *c = ud;
     if (c->json) {
-        json_t *o = json_pack("{sI ss ss s? si si si}", "id", (json_int_t)d->id, "source", d->source, "format",
-                              d->format, "title", d->title ? json_string(d->title) : json_null(), "pages",
+        json_t *o = json_pack("{sI ss ss ss? si si si}", "id", (json_int_t)d->id, "source", d->source, "format",
+                              d->format, "title", d->title, "pages",
                               d->n_pages, "pages_failed", d->n_pages_failed, "chunks", d->n_chunks);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         printf("%s%s", c->n ? ",\n " : "", s ? s : "null");

@@ -1,7 +1,6 @@
 /* ragc search / ragc ask: retrieval and cited answers. */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,30 +144,11 @@ int cmd_search(int argc, char **argv)
         return EXIT_ERROR;
     }
     if (q.common.json) {
-        json_t *root = json_object(), *arr = json_array();
-        json_object_set_new(root, "query", json_string(q.text));
-        for (size_t i = 0; i < res.n_hits; i++) {
-            const rag_search_hit *h = &res.hits[i];
-            json_t *o = json_object();
-            json_object_set_new(o, "rank", json_integer((json_int_t)i + 1));
-            json_object_set_new(o, "score", json_real(h->score));
-            json_object_set_new(o, "document", json_string(h->doc.source));
-            if (h->doc.ext_id)
-                json_object_set_new(o, "ext_id", json_string(h->doc.ext_id));
-            json_object_set_new(o, "title", h->doc.title ? json_string(h->doc.title) : json_null());
-            json_object_set_new(o, "page", h->chunk.page_start > 0 ? json_integer(h->chunk.page_start) : json_null());
-            json_object_set_new(o, "page_end", h->chunk.page_end > 0 ? json_integer(h->chunk.page_end) : json_null());
-            json_object_set_new(o, "chunk_id", json_integer(h->chunk.id));
-            json_object_set_new(o, "text", json_string(h->chunk.text));
-            json_array_append_new(arr, o);
-        }
-        json_object_set_new(root, "results", arr);
-        json_object_set_new(root, "ms", json_real(res.ms));
-        char *s = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(root);
+        rag_buf b;
+        rag_buf_init(&b, 0);
+        if (rag_search_result_to_json(q.text, &res, &b) == RAG_OK)
+            puts(b.data);
+        rag_buf_free(&b);
     } else {
         if (res.n_hits == 0)
             printf("no results\n");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages ragc builds, tests and benchmarks with.
 # Idempotent: packages already present are left alone. Needs root or sudo.
+# usage: scripts/install-deps.sh [--build-only]   (--build-only: no test/bench packages)
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -11,14 +12,22 @@ BUILD_PKGS=(
   libjansson-dev libyaml-dev libmicrohttpd-dev libopenblas-dev libxxhash-dev
   libcmocka-dev
 )
-# Used by the test suite (integration tests drive the CLI through bash, jq and python3).
-TEST_PKGS=( python3 jq curl )
+# Used by the test suite: integration tests drive the CLI and server with bash, curl and python3;
+# the browser test drives Debian's Chromium with playwright-core (npm); bench/ uses wrk and
+# python3-stemmer (the Python BM25 reference); python3-torch is the reference for local models.
+TEST_PKGS=( python3 jq curl chromium wrk python3-stemmer )
+if ! command -v node >/dev/null 2>&1; then
+  TEST_PKGS+=( nodejs npm )
+fi
+if [ "${1:-}" = "--build-only" ]; then
+  TEST_PKGS=()
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]+"${TEST_PKGS[@]}"}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -96,6 +96,9 @@ typedef struct rag_search_result {
  * query with no indexable terms yields zero hits, not an error. */
 rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err);
 void rag_search_result_clear(rag_search_result *r);
+/* JSON: {"query","results":[{"rank","score","document","ext_id"?,"title","page","page_end",
+ * "chunk_id","doc_id","text"}],"ms"}. Appends to out. */
+rag_status rag_search_result_to_json(const char *query, const rag_search_result *res, rag_buf *out);
 
 /* ---- ask (retrieve + answer) ---- */
 typedef struct rag_source {

@@ -317,13 +317,31 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
     if (!out->question)
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
 
+    /* Retrieval for an answer uses the question's key terms: question words ("what", "how",
+     * "does") would otherwise pull in passages that share only the form of the question. */
+    qterm *q = NULL;
+    size_t nq = 0;
+    rag_status st = build_qterms(e, question, &q, &nq, err);
+    const char **qt = st == RAG_OK && nq ? calloc(nq, sizeof *qt) : NULL;
+    if (st == RAG_OK && nq && !qt)
+        st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    for (size_t i = 0; qt && i < nq; i++)
+        qt[i] = q[i].term;
     rag_search_result res;
-    rag_status st = rag_search(e, question, k, &res, err);
+    memset(&res, 0, sizeof res);
+    double tr = rag_now_ms();
+    if (st == RAG_OK)
+        st = pipeline_search_terms(e, qt, nq, k, &res, err);
+    free(qt);
     if (st != RAG_OK) {
+        for (size_t i = 0; i < nq; i++)
+            free(q[i].term);
+        free(q);
         rag_answer_clear(out);
         return st;
     }
-    out->stages[0] = (rag_stage_report){.stage = "retriever", .backend = "bm25", .ms = res.ms, .note = NULL};
+    out->stages[0] = (rag_stage_report){.stage = "retriever", .backend = "bm25", .ms = rag_now_ms() - tr,
+                                        .note = NULL};
     stage_from_chain(&out->stages[1], "embedder", e->cfg->embedder.chain, e->cfg->embedder.n_chain, "none", "none");
     stage_from_chain(&out->stages[2], "reranker", e->cfg->reranker.chain, e->cfg->reranker.n_chain, "off", "off");
     stage_from_chain(&out->stages[3], "generator", e->cfg->answer_generator.chain,
@@ -331,26 +349,34 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
     out->n_stages = 4;
 
     double tg = rag_now_ms();
-    qterm *q = NULL;
-    size_t nq = 0;
     candidate *c = NULL;
     size_t nc = 0;
-    st = build_qterms(e, question, &q, &nq, err);
     if (st == RAG_OK)
         st = score_sentences(e, &res, q, nq, &c, &nc, err);
-    if (st == RAG_OK && nc == 0 && res.n_hits > 0) {
-        /* Retrieved text but no quotable sentence: cite the start of the best chunk. */
-        c = malloc(sizeof *c);
-        if (!c) {
-            st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
-        } else {
-            const char *t = res.hits[0].chunk.text;
-            size_t len = strlen(t);
+    if (st == RAG_OK && nc == 0 && res.n_hits > 0 && nq > 0) {
+        /* No quotable sentence (all too long or too short) although the best passage holds a
+         * key term of the question: quote its start, cut at a word boundary. */
+        const char *t = res.hits[0].chunk.text;
+        size_t len = strlen(t);
+        sentence_scan sc = {.q = q, .n_q = nq, .seen = 0, .n_terms = 0};
+        rag_analyzer_run(e->analyzer, t, len, scan_term, &sc);
+        if (sc.seen != 0) {
             size_t end = len > 400 ? 400 : len;
-            while (end < len && end > 0 && ((unsigned char)t[end] & 0xC0) == 0x80)
-                end--; /* cut on a code point boundary */
-            c[0] = (candidate){.hit = 0, .start = 0, .end = end, .text = t, .score = 0};
-            nc = 1;
+            if (end < len) {
+                while (end > 0 && t[end] != ' ')
+                    end--; /* a space is always a code point boundary */
+                if (end == 0)
+                    end = len > 400 ? 400 : len;
+                while (end < len && end > 0 && ((unsigned char)t[end] & 0xC0) == 0x80)
+                    end--;
+            }
+            c = malloc(sizeof *c);
+            if (!c)
+                st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
+            else {
+                c[0] = (candidate){.hit = 0, .start = 0, .end = end, .text = t, .score = 0};
+                nc = 1;
+            }
         }
     }
     if (st == RAG_OK) {
@@ -359,7 +385,8 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
         if (kpick > 0) {
             st = compose(out, &res, c, kpick, err);
         } else {
-            out->text = rag_strdup("No passage in the indexed documents matches this question.");
+            out->text = rag_strdup("No passage in the indexed documents contains the key terms of this "
+                                   "question.");
             if (!out->text)
                 st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
         }

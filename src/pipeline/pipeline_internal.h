@@ -19,4 +19,9 @@ struct rag_engine {
 rag_status pipeline_query_terms(rag_engine *e, const char *text, char ***terms, size_t *n, rag_err *err);
 void pipeline_query_terms_free(char **terms, size_t n);
 
+/* BM25 top-k chunks for already-analyzed terms (repeats weigh by count), with their chunk and
+ * document records. Caller frees out with rag_search_result_clear. */
+rag_status pipeline_search_terms(rag_engine *e, const char *const *terms, size_t n_terms, size_t k,
+                                 rag_search_result *out, rag_err *err);
+
 #endif

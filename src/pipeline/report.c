@@ -100,3 +100,34 @@ rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out)
     free(s);
     return st;
 }
+
+rag_status rag_search_result_to_json(const char *query, const rag_search_result *res, rag_buf *out)
+{
+    json_t *root = json_object(), *arr = json_array();
+    json_object_set_new(root, "query", json_string(query));
+    for (size_t i = 0; i < res->n_hits; i++) {
+        const rag_search_hit *h = &res->hits[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "rank", json_integer((json_int_t)i + 1));
+        json_object_set_new(o, "score", json_real(h->score));
+        json_object_set_new(o, "document", json_string(h->doc.source));
+        if (h->doc.ext_id)
+            json_object_set_new(o, "ext_id", json_string(h->doc.ext_id));
+        json_object_set_new(o, "title", h->doc.title ? json_string(h->doc.title) : json_null());
+        json_object_set_new(o, "page", h->chunk.page_start > 0 ? json_integer(h->chunk.page_start) : json_null());
+        json_object_set_new(o, "page_end", h->chunk.page_end > 0 ? json_integer(h->chunk.page_end) : json_null());
+        json_object_set_new(o, "chunk_id", json_integer(h->chunk.id));
+        json_object_set_new(o, "doc_id", json_integer(h->doc.id));
+        json_object_set_new(o, "text", json_string(h->chunk.text));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(root, "results", arr);
+    json_object_set_new(root, "ms", json_real(res->ms));
+    char *s = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(root);
+    if (!s)
+        return RAG_E_NOMEM;
+    rag_status st = rag_buf_append_str(out, s);
+    free(s);
+    return st;
+}

@@ -70,28 +70,20 @@ void rag_search_result_clear(rag_search_result *r)
     memset(r, 0, sizeof *r);
 }
 
-rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err)
+rag_status pipeline_search_terms(rag_engine *e, const char *const *terms, size_t n_terms, size_t k,
+                                 rag_search_result *out, rag_err *err)
 {
     memset(out, 0, sizeof *out);
     double t0 = rag_now_ms();
-    if (k == 0)
+    if (k == 0 || n_terms == 0)
         return RAG_OK;
     if (k > 10000)
         k = 10000;
-    char **terms = NULL;
-    size_t n_terms = 0;
-    rag_status st = pipeline_query_terms(e, query, &terms, &n_terms, err);
-    if (st != RAG_OK)
-        return st;
     rag_bm25_hit *bh = calloc(k, sizeof *bh);
-    if (!bh) {
-        pipeline_query_terms_free(terms, n_terms);
+    if (!bh)
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
-    }
     size_t n_hits = 0;
-    if (n_terms > 0)
-        st = rag_bm25_search(e->store, &e->bm25, (const char *const *)terms, n_terms, k, bh, &n_hits, err);
-    pipeline_query_terms_free(terms, n_terms);
+    rag_status st = rag_bm25_search(e->store, &e->bm25, terms, n_terms, k, bh, &n_hits, err);
     if (st == RAG_OK && n_hits > 0) {
         out->hits = calloc(n_hits, sizeof *out->hits);
         if (!out->hits)
@@ -113,4 +105,19 @@ rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_res
     }
     out->ms = rag_now_ms() - t0;
     return RAG_OK;
+}
+
+rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err)
+{
+    memset(out, 0, sizeof *out);
+    double t0 = rag_now_ms();
+    char **terms = NULL;
+    size_t n_terms = 0;
+    rag_status st = pipeline_query_terms(e, query, &terms, &n_terms, err);
+    if (st != RAG_OK)
+        return st;
+    st = pipeline_search_terms(e, (const char *const *)terms, n_terms, k, out, err);
+    pipeline_query_terms_free(terms, n_terms);
+    out->ms = rag_now_ms() - t0;
+    return st;
 }

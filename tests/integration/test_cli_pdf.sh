@@ -29,7 +29,7 @@ run_ragc ingest "$PDFS/005-libreoffice-writer-password" --password openpassword
 expect_rc "encrypted PDF with --password" 0
 expect_in "encrypted PDF added with the password" "$OUT" "1 documents added"
 
-run_ragc ask "What is the trivial document about?"
+run_ragc ask "Was ist ein topologischer Raum?"
 expect_rc "ask answers" 0
 expect_in "answer cites [1]" "$OUT" "[1]"
 expect_in "answer lists sources" "$OUT" "Sources:"
@@ -49,6 +49,9 @@ json_check "search returns <= 3 ranked results with pages" "$OUT" "1 <= len(d['r
 run_ragc docs
 expect_rc "docs lists documents" 0
 expect_in "docs shows a pdf" "$OUT" "pdf"
+run_ragc docs --json
+expect_rc "docs --json" 0
+json_check "docs --json lists every document with pages and chunks" "$OUT" "len(d) >= 20 and all(x['chunks'] >= 1 and x['pages'] >= 1 for x in d)"
 run_ragc stats --json
 json_check "stats counts documents" "$OUT" "d['documents'] >= 20 and d['chunks'] >= d['documents']"
 finish

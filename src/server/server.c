@@ -1,0 +1,584 @@
+/* The HTTP daemon: lifecycle, engine pool, request dispatch and response helpers. */
+#include "server/server_core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+rag_server_params rag_server_default_params(void)
+{
+    rag_server_params p;
+    memset(&p, 0, sizeof p);
+    p.host = "127.0.0.1";
+    p.port = 7860;
+    p.connection_limit = 128;
+    p.connection_timeout_s = 30;
+    p.max_json_bytes = SRV_MAX_JSON_BODY;
+    p.drain_timeout_ms = 30000;
+    return p;
+}
+
+/* ---- engines ---- */
+
+rag_engine *srv_engine_acquire(rag_server_t *s)
+{
+    pthread_mutex_lock(&s->pool.mu);
+    while (s->pool.n_idle == 0)
+        pthread_cond_wait(&s->pool.cv, &s->pool.mu);
+    rag_engine *e = s->pool.idle[--s->pool.n_idle];
+    pthread_mutex_unlock(&s->pool.mu);
+    return e;
+}
+
+void srv_engine_release(rag_server_t *s, rag_engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&s->pool.mu);
+    s->pool.idle[s->pool.n_idle++] = e;
+    pthread_cond_signal(&s->pool.cv);
+    pthread_mutex_unlock(&s->pool.mu);
+}
+
+/* ---- responses ---- */
+
+enum MHD_Result srv_queue(srv_request *r, int status, struct MHD_Response *resp)
+{
+    rag_server_t *s = r->srv;
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (s->cors_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", s->cors_origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        r->status = status;
+    return ret;
+}
+
+enum MHD_Result srv_respond(srv_request *r, int status, const char *content_type, char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    return srv_queue(r, status, resp);
+}
+
+enum MHD_Result srv_respond_json(srv_request *r, int status, char *json)
+{
+    if (!json) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        if (resp)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        return srv_queue(r, 500, resp);
+    }
+    size_t len = strlen(json);
+    return srv_respond(r, status, "application/json", json, len);
+}
+
+enum MHD_Result srv_respond_jansson(srv_request *r, int status, json_t *value)
+{
+    char *s = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    return srv_respond_json(r, status, s);
+}
+
+enum MHD_Result srv_respond_error(srv_request *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[RAG_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rag_log(status >= 500 ? RAG_LOG_ERROR : RAG_LOG_INFO, "server: %s %s -> %d %s: %s", r->method_label,
+            r->path ? r->path : "?", status, code, msg);
+    return srv_respond_json(r, status, srv_error_json(code, msg));
+}
+
+enum MHD_Result srv_respond_rag_error(srv_request *r, rag_status st, const rag_err *err)
+{
+    const char *code;
+    int http = srv_http_status(st, &code);
+    return srv_respond_error(r, http, code, "%s", err && err->msg[0] ? err->msg : rag_status_str(st));
+}
+
+/* ---- request lifecycle ---- */
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line arrived; its result becomes *req_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    rag_server_t *s = cls;
+    srv_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->t0 = rag_now_ms();
+    r->uri = rag_strdup(uri ? uri : "");
+    snprintf(r->method_label, sizeof r->method_label, "OTHER");
+    rag_buf_init(&r->body, s->p.max_json_bytes);
+    atomic_fetch_add(&s->in_flight, 1);
+    return r;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the response was sent (or the connection died). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    rag_server_t *s = cls;
+    srv_request *r = *req_cls;
+    *req_cls = NULL;
+    if (!r)
+        return;
+    if (r->status) {
+        char status[8];
+        snprintf(status, sizeof status, "%d", r->status);
+        const char *labels[] = {r->match.label ? r->match.label : "other", r->method_label, status};
+        rag_metrics_inc(s->m.requests, labels, 1);
+        const char *route[] = {labels[0]};
+        double secs = (rag_now_ms() - r->t0) / 1000.0;
+        rag_metrics_observe(s->m.duration, route, secs);
+        rag_log(RAG_LOG_INFO, "server: %s %s -> %d (%.1f ms)%s", r->method_label, r->path ? r->path : "?", r->status,
+                secs * 1000.0, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    }
+    srv_upload_free(r->upload);
+    rag_buf_free(&r->body);
+    free(r->path);
+    free(r->uri);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static bool route_needs_auth(const srv_match *m)
+{
+    switch (m->route) {
+    case SRV_ROUTE_HEALTHZ:
+    case SRV_ROUTE_READYZ:
+    case SRV_ROUTE_INDEX:
+    case SRV_ROUTE_ASSET: return false;
+    default: return true;
+    }
+}
+
+static enum MHD_Result respond_options(srv_request *r)
+{
+    char allow[64];
+    srv_allow_header(r->match.allowed, allow, sizeof allow);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Allow", allow);
+    if (r->srv->cors_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Filename");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    return srv_queue(r, 204, resp);
+}
+
+static enum MHD_Result respond_405(srv_request *r)
+{
+    char allow[64];
+    srv_allow_header(r->match.allowed, allow, sizeof allow);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method_name, r->match.label, allow);
+    char *body = srv_error_json("method_not_allowed", msg);
+    if (!body)
+        return srv_respond_json(r, 500, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "Allow", allow);
+    return srv_queue(r, 405, resp);
+}
+
+static enum MHD_Result respond_401(srv_request *r, bool had_header)
+{
+    char *body = srv_error_json("unauthorized", had_header ? "the API key in the Authorization header is wrong"
+                                                           : "missing API key: send 'Authorization: Bearer <key>'");
+    if (!body)
+        return srv_respond_json(r, 500, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ragc\"");
+    return srv_queue(r, 401, resp);
+}
+
+/* Routes a request whose body (if any) is complete. */
+static enum MHD_Result dispatch(srv_request *r)
+{
+    switch (r->match.route) {
+    case SRV_ROUTE_INDEX:
+    case SRV_ROUTE_ASSET: return srv_route_asset(r);
+    case SRV_ROUTE_HEALTHZ: return srv_route_healthz(r);
+    case SRV_ROUTE_READYZ: return srv_route_readyz(r);
+    case SRV_ROUTE_METRICS: return srv_route_metrics(r);
+    case SRV_ROUTE_MODELS: return srv_route_models(r);
+    case SRV_ROUTE_ASK: return srv_route_ask(r);
+    case SRV_ROUTE_CHAT: return srv_route_chat(r);
+    case SRV_ROUTE_SEARCH: return srv_route_search(r);
+    case SRV_ROUTE_DOCS: return r->method == SRV_POST ? srv_upload_finish(r) : srv_route_docs_list(r);
+    case SRV_ROUTE_DOC: return r->method == SRV_DELETE ? srv_route_doc_delete(r) : srv_route_doc_get(r);
+    case SRV_ROUTE_DOC_FILE: return srv_route_doc_file(r);
+    case SRV_ROUTE_NONE: break;
+    }
+    return srv_respond_error(r, 404, "not_found", "no route for %s", r->path);
+}
+
+/* Headers are in: validate the request line, route, auth and body size; start the body. */
+static enum MHD_Result start_request(srv_request *r, const char *method)
+{
+    rag_server_t *s = r->srv;
+    r->method = srv_method_bit(method);
+    if (r->method)
+        snprintf(r->method_label, sizeof r->method_label, "%s", method);
+    snprintf(r->method_name, sizeof r->method_name, "%s", method ? method : "?");
+    if (atomic_load(&s->draining))
+        return srv_respond_error(r, 503, "unavailable", "the server is shutting down");
+    rag_err err;
+    rag_err_clear(&err);
+    rag_status st = srv_split_uri(r->uri, &r->path, &r->query, &err);
+    if (st != RAG_OK)
+        return srv_respond_error(r, st == RAG_E_TOO_LARGE ? 414 : 400, "bad_request", "%s", err.msg);
+    srv_route_match(method, r->path, srv_web_assets, srv_web_n_assets, &r->match);
+    if (r->match.route == SRV_ROUTE_NONE)
+        return srv_respond_error(r, 404, "not_found", "no route for %s %s", r->method_name, r->path);
+    if (r->method == SRV_OPTIONS)
+        return respond_options(r);
+    if (!r->match.method_ok)
+        return respond_405(r);
+    if (s->api_key && route_needs_auth(&r->match)) {
+        const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!srv_bearer_ok(auth, s->api_key))
+            return respond_401(r, auth != NULL);
+    }
+    if (r->method != SRV_POST)
+        return dispatch(r);
+
+    r->body_kind = r->match.route == SRV_ROUTE_DOCS ? SRV_BODY_UPLOAD : SRV_BODY_JSON;
+    r->body_cap = r->body_kind == SRV_BODY_JSON ? s->p.max_json_bytes : s->p.max_upload_bytes;
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (r->body_kind == SRV_BODY_UPLOAD)
+        return srv_upload_begin(r); /* checks Content-Length against the upload cap itself */
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (!errno && *end == '\0' && n > r->body_cap)
+            return srv_respond_error(r, 413, "payload_too_large", "request body is %llu bytes; the limit is %llu",
+                                     n, (unsigned long long)r->body_cap);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)cls;
+    (void)url;
+    (void)version;
+    srv_request *r = *req_cls;
+    if (!r)
+        return MHD_NO; /* the URI callback could not allocate: drop the connection */
+    if (!r->started) {
+        r->started = true;
+        r->conn = conn;
+        return start_request(r, method);
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->body_bytes += n;
+        if (r->status || r->body_st != RAG_OK) {
+            /* Answered or failed: the rest of the body is read and dropped (libmicrohttpd cannot
+             * answer in the middle of a body), up to SRV_MAX_DISCARD bytes past the cap; a client
+             * that keeps sending after that loses the connection without an answer. */
+            return r->body_bytes > r->body_cap + SRV_MAX_DISCARD ? MHD_NO : MHD_YES;
+        }
+        if (r->body_kind == SRV_BODY_UPLOAD) {
+            r->body_st = srv_upload_data(r, upload_data, n, &r->body_err);
+        } else if (r->body_bytes > r->body_cap || rag_buf_append(&r->body, upload_data, n) != RAG_OK) {
+            r->body_st = rag_err_set(&r->body_err, RAG_E_TOO_LARGE, "request body is larger than %llu bytes",
+                                     (unsigned long long)r->body_cap);
+            rag_buf_free(&r->body);
+        }
+        return MHD_YES;
+    }
+    if (r->status)
+        return MHD_YES;
+    if (r->body_st != RAG_OK)
+        return srv_respond_rag_error(r, r->body_st, &r->body_err);
+    return dispatch(r);
+}
+
+/* libmicrohttpd's messages: a client going away is routine (info); anything else is a warning. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    bool routine = strstr(msg, "closed by remote side") || strstr(msg, "Application reported internal error");
+    rag_log_level level = routine ? RAG_LOG_INFO : RAG_LOG_WARN;
+    if (rag_log_enabled(level))
+        rag_log(level, "server: libmicrohttpd: %s", msg);
+}
+
+/* ---- lifecycle ---- */
+
+static char *path_join(const char *a, const char *b)
+{
+    rag_buf buf;
+    rag_buf_init(&buf, 8192);
+    if (rag_buf_appendf(&buf, "%s/%s", a, b) != RAG_OK) {
+        rag_buf_free(&buf);
+        return NULL;
+    }
+    return rag_buf_steal(&buf);
+}
+
+/* Which backend of a chain this build serves: the first member of type builtin, else off. */
+static const char *chain_backend(const rag_backend_config *chain, size_t n, const char *builtin, const char *off)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(chain[i].type, builtin) == 0)
+            return builtin;
+    return off;
+}
+
+static rag_status copy_params(rag_server_t *s, const rag_server_params *p, rag_err *err)
+{
+    rag_server_params d = rag_server_default_params();
+    s->p = p ? *p : d;
+    if (!s->p.host || !*s->p.host)
+        s->p.host = d.host;
+    if (s->p.port < 0 || s->p.port > 65535)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "port %d is out of range 0..65535", s->p.port);
+    if (s->p.threads <= 0)
+        s->p.threads = s->cfg->global_settings.max_concurrent_requests;
+    if (s->p.threads < 2)
+        s->p.threads = 2;
+    if (s->p.threads > 256)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "threads %d is more than 256", s->p.threads);
+    if (!s->p.connection_limit)
+        s->p.connection_limit = d.connection_limit;
+    if (!s->p.connection_timeout_s)
+        s->p.connection_timeout_s = d.connection_timeout_s;
+    if (!s->p.max_json_bytes)
+        s->p.max_json_bytes = d.max_json_bytes;
+    if (!s->p.max_upload_bytes)
+        s->p.max_upload_bytes = (uint64_t)s->cfg->document_processor.max_file_mb << 20;
+    if (s->p.drain_timeout_ms <= 0)
+        s->p.drain_timeout_ms = d.drain_timeout_ms;
+    s->host = rag_strdup(s->p.host);
+    s->api_key = p && p->api_key && *p->api_key ? rag_strdup(p->api_key) : NULL;
+    s->cors_origin = p && p->cors_origin && *p->cors_origin ? rag_strdup(p->cors_origin) : NULL;
+    const char *dd = p && p->data_dir && *p->data_dir ? p->data_dir : s->cfg->global_settings.data_dir;
+    s->data_dir = rag_strdup(dd);
+    if (!s->host || (p && p->api_key && *p->api_key && !s->api_key) ||
+        (p && p->cors_origin && *p->cors_origin && !s->cors_origin) || !s->data_dir)
+        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    s->store_path = path_join(s->data_dir, "ragc.db");
+    s->uploads_dir = path_join(s->data_dir, "uploads");
+    if (!s->store_path || !s->uploads_dir)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "data directory path is too long");
+    s->p.host = s->host;
+    s->p.api_key = s->api_key;
+    s->p.cors_origin = s->cors_origin;
+    s->p.data_dir = s->data_dir;
+    return RAG_OK;
+}
+
+static rag_status open_engines(rag_server_t *s, rag_err *err)
+{
+    rag_engine_params ep = rag_engine_default_params();
+    ep.store_path = s->store_path;
+    rag_status st = rag_engine_open(s->cfg, &ep, &s->writer, err); /* creates the store */
+    if (st != RAG_OK)
+        return st;
+    size_t n = (size_t)s->p.threads;
+    s->pool.all = calloc(n, sizeof *s->pool.all);
+    s->pool.idle = calloc(n, sizeof *s->pool.idle);
+    if (!s->pool.all || !s->pool.idle)
+        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    ep.read_only = true;
+    for (size_t i = 0; i < n; i++) {
+        st = rag_engine_open(s->cfg, &ep, &s->pool.all[i], err);
+        if (st != RAG_OK)
+            return st;
+        s->pool.idle[i] = s->pool.all[i];
+        s->pool.n = s->pool.n_idle = i + 1;
+    }
+    return RAG_OK;
+}
+
+/* Resolves host:port into a socket address. */
+static rag_status resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len, rag_err *err)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0 || !res)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "cannot resolve host '%s': %s", host, gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return RAG_OK;
+}
+
+rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, rag_server_t **out, rag_err *err)
+{
+    *out = NULL;
+    if (!cfg)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "server: no configuration");
+    rag_server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    s->cfg = cfg;
+    s->quiesced_fd = MHD_INVALID_SOCKET;
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->draining, false);
+    atomic_init(&s->seq, 0);
+    pthread_mutex_init(&s->pool.mu, NULL);
+    pthread_cond_init(&s->pool.cv, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
+    s->stopped = true;
+    s->chain_embedder = chain_backend(cfg->embedder.chain, cfg->embedder.n_chain, "none", "none");
+    s->chain_reranker = "off";
+    s->chain_generator =
+        chain_backend(cfg->answer_generator.chain, cfg->answer_generator.n_chain, "extractive", "extractive");
+
+    rag_status st = copy_params(s, p, err);
+    if (st == RAG_OK)
+        st = rag_metrics_create(&s->metrics, err);
+    if (st == RAG_OK)
+        st = srv_metrics_init(s, err);
+    if (st == RAG_OK)
+        st = open_engines(s, err);
+    if (st == RAG_OK && mkdir(s->uploads_dir, 0755) != 0 && errno != EEXIST)
+        st = rag_err_set(err, RAG_E_IO, "%s: cannot create the uploads directory: %s", s->uploads_dir, strerror(errno));
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    if (st == RAG_OK)
+        st = resolve(s->host, s->p.port, &ss, &sslen, err);
+    if (st != RAG_OK) {
+        rag_server_free(s);
+        return st;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.threads, MHD_OPTION_CONNECTION_LIMIT, s->p.connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->p.connection_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->daemon) {
+        int e = errno;
+        st = rag_err_set(err, RAG_E_IO, "cannot listen on %s:%d: %s", s->host, s->p.port,
+                         e ? strerror(e) : "libmicrohttpd refused to start");
+        rag_server_free(s);
+        return st;
+    }
+    s->stopped = false;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? (int)info->port : s->p.port;
+    *out = s;
+    return RAG_OK;
+}
+
+int rag_server_port(const rag_server_t *s)
+{
+    return s ? s->port : 0;
+}
+
+const char *rag_server_host(const rag_server_t *s)
+{
+    return s ? s->host : NULL;
+}
+
+rag_status rag_server_stop(rag_server_t *s)
+{
+    if (!s || s->stopped)
+        return RAG_OK;
+    atomic_store(&s->draining, true);
+    s->quiesced_fd = MHD_quiesce_daemon(s->daemon);
+    double deadline = rag_now_ms() + s->p.drain_timeout_ms;
+    while (atomic_load(&s->in_flight) > 0 && rag_now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int left = atomic_load(&s->in_flight);
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    if (s->quiesced_fd != MHD_INVALID_SOCKET)
+        close(s->quiesced_fd);
+    s->quiesced_fd = MHD_INVALID_SOCKET;
+    s->stopped = true;
+    if (left > 0)
+        rag_log(RAG_LOG_WARN, "server: stopped with %d request(s) still running after %d ms", left,
+                s->p.drain_timeout_ms);
+    return left > 0 ? RAG_E_TIMEOUT : RAG_OK;
+}
+
+void rag_server_free(rag_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->daemon)
+        rag_server_stop(s);
+    for (size_t i = 0; i < s->pool.n; i++)
+        rag_engine_close(s->pool.all[i]);
+    free(s->pool.all);
+    free(s->pool.idle);
+    rag_engine_close(s->writer);
+    rag_metrics_free(s->metrics);
+    pthread_mutex_destroy(&s->pool.mu);
+    pthread_cond_destroy(&s->pool.cv);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s->host);
+    free(s->api_key);
+    free(s->cors_origin);
+    free(s->data_dir);
+    free(s->store_path);
+    free(s->uploads_dir);
+    free(s);
+}
