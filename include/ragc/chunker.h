@@ -40,6 +40,13 @@ rag_chunker_params rag_chunker_default_params(void);
  * the chunk's first to last sentence; text is those sentences joined by a single space, or by
  * "\n\n" where a paragraph or page break separated them, so it equals the virtual text range
  * with the whitespace between sentences normalized. */
+/* Where the chunk text moves to another page: text from offset on (bytes into rag_chunk.text)
+ * comes from page `page` (rag_page.number). */
+typedef struct rag_page_mark {
+    size_t offset;
+    int page;
+} rag_page_mark;
+
 typedef struct rag_chunk {
     char *text;            /* owned by the chunk array (freed by rag_chunks_free), NUL-terminated */
     size_t len;            /* bytes of text, excluding the NUL */
@@ -48,6 +55,9 @@ typedef struct rag_chunk {
     size_t byte_start;     /* virtual-text offset of the first byte of the first sentence */
     size_t byte_end;       /* virtual-text offset just past the last sentence */
     size_t n_tokens;       /* rag_token_estimate(text, len); <= chunk_size */
+    rag_page_mark *page_marks; /* owned: n_page_marks page changes after the start (page_start
+                                  holds from offset 0); NULL when the chunk is on one page */
+    size_t n_page_marks;
 } rag_chunk;
 
 /* Splits the pages into chunks.

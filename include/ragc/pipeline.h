@@ -96,6 +96,8 @@ typedef struct rag_search_result {
  * query with no indexable terms yields zero hits, not an error. */
 rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err);
 void rag_search_result_clear(rag_search_result *r);
+/* The page of the chunk text at byte offset (from chunk->page_map; page_start when none). */
+int rag_chunk_page_at(const rag_chunk_record *chunk, size_t offset);
 /* JSON: {"query","results":[{"rank","score","document","ext_id"?,"title","page","page_end",
  * "chunk_id","doc_id","text"}],"ms"}. Appends to out. */
 rag_status rag_search_result_to_json(const char *query, const rag_search_result *res, rag_buf *out);
@@ -105,6 +107,9 @@ typedef struct rag_source {
     int n;                /* citation number [n], 1-based */
     rag_search_hit hit;   /* owned */
     char *snippet;        /* owned: the cited sentences of this source */
+    int page, page_end;   /* pages of the cited sentences (first, last); 0 for formats without
+                             pages. Narrower than the passage's hit.chunk page range when the
+                             passage crosses pages */
 } rag_source;
 
 typedef struct rag_stage_report {

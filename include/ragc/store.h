@@ -37,7 +37,7 @@ typedef struct rag_store rag_store;
 typedef struct rag_store rag_store_t; /* the same opaque handle, by the rag_<module>_t convention */
 
 /* Schema version this build writes (PRAGMA user_version after migrations). */
-#define RAG_STORE_SCHEMA_VERSION 1
+#define RAG_STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a ragc store ("ragc" in ASCII). */
 #define RAG_STORE_APPLICATION_ID 0x72616763
 /* Cap on one chunk's text and on one meta value, bytes. */
@@ -133,6 +133,9 @@ typedef struct rag_chunk_record {
     int64_t byte_end;
     int n_tokens;        /* chunker's token count */
     char *text;          /* valid UTF-8; owned when filled by the store */
+    char *page_map;      /* NULL when the chunk is on one page; else the page changes inside text:
+                            "OFFSET:PAGE" pairs separated by ' ' (text from byte OFFSET on is on
+                            PAGE), ascending. Owned when filled by the store */
 } rag_chunk_record;
 
 /* Frees the record's text and zeroes it. NULL is a no-op. */

@@ -252,7 +252,13 @@ static rag_status compose(rag_answer *a, rag_search_result *res, const candidate
             a->n_sources++;
         }
         int n = source_of_hit[h];
-        const char *chunk_text = a->sources[n - 1].hit.chunk.text;
+        rag_source *src = &a->sources[n - 1];
+        const char *chunk_text = src->hit.chunk.text;
+        int page = rag_chunk_page_at(&src->hit.chunk, c[i].start);
+        if (src->page == 0 || page < src->page)
+            src->page = page;
+        if (page > src->page_end)
+            src->page_end = page;
         size_t len = c[i].end - c[i].start;
         if (text.len)
             st = rag_buf_append_char(&text, ' ');

@@ -90,6 +90,24 @@ static rag_status index_chunk(ingest_ctx *c, int64_t chunk_id, const char *text,
     return st;
 }
 
+/* The chunk's page marks as rag_chunk_record.page_map ("OFFSET:PAGE ..."), or NULL when it is on
+ * one page. Caller frees with free(). *ok is false on allocation failure. */
+static char *page_map_of(const rag_chunk *c, bool *ok)
+{
+    *ok = true;
+    if (c->n_page_marks == 0)
+        return NULL;
+    rag_buf b;
+    rag_buf_init(&b, 0);
+    for (size_t i = 0; i < c->n_page_marks && *ok; i++)
+        *ok = rag_buf_appendf(&b, "%s%zu:%d", i ? " " : "", c->page_marks[i].offset, c->page_marks[i].page) ==
+              RAG_OK;
+    char *s = *ok ? rag_buf_steal(&b) : NULL;
+    rag_buf_free(&b);
+    *ok = *ok && s;
+    return s;
+}
+
 /* Stores one document and its chunks in one transaction. */
 static rag_status store_document(ingest_ctx *c, const rag_document *doc, const rag_chunk *chunks,
                                  size_t n_chunks, bool *replaced, rag_err *err)
@@ -126,7 +144,10 @@ static rag_status store_document(ingest_ctx *c, const rag_document *doc, const r
         cr.byte_end = (int64_t)chunks[i].byte_end;
         cr.n_tokens = (int)chunks[i].n_tokens;
         cr.text = chunks[i].text;
-        st = rag_store_chunk_put(s, &cr, err);
+        bool ok;
+        cr.page_map = page_map_of(&chunks[i], &ok);
+        st = ok ? rag_store_chunk_put(s, &cr, err) : rag_err_set(err, RAG_E_NOMEM, "out of memory");
+        free(cr.page_map);
         if (st == RAG_OK)
             st = index_chunk(c, cr.id, chunks[i].text, chunks[i].len, err);
     }

@@ -6,14 +6,14 @@
 #include <string.h>
 
 /* "p. 3", "pp. 3-4", or "" for formats without pages. Writes into buf[cap]. */
-static const char *pages_label(const rag_chunk_record *c, char *buf, size_t cap)
+static const char *pages_label(int first, int last, char *buf, size_t cap)
 {
-    if (c->page_start <= 0)
+    if (first <= 0)
         buf[0] = '\0';
-    else if (c->page_end > c->page_start)
-        snprintf(buf, cap, "pp. %d-%d", c->page_start, c->page_end);
+    else if (last > first)
+        snprintf(buf, cap, "pp. %d-%d", first, last);
     else
-        snprintf(buf, cap, "p. %d", c->page_start);
+        snprintf(buf, cap, "p. %d", first);
     return buf;
 }
 
@@ -34,7 +34,7 @@ void rag_answer_print(const rag_answer *a, FILE *f)
     for (size_t i = 0; i < a->n_sources; i++) {
         const rag_source *s = &a->sources[i];
         char pages[64];
-        pages_label(&s->hit.chunk, pages, sizeof pages);
+        pages_label(s->page, s->page_end, pages, sizeof pages);
         fprintf(f, "[%d] %s", s->n, display_name(&s->hit.doc));
         if (s->hit.doc.title && *s->hit.doc.title)
             fprintf(f, " \"%s\"", s->hit.doc.title);
@@ -55,9 +55,10 @@ static json_t *source_json(const rag_source *s)
     json_object_set_new(o, "doc_id", json_integer(d->id));
     if (d->ext_id)
         json_object_set_new(o, "ext_id", json_string(d->ext_id));
-    if (c->page_start > 0) {
-        json_object_set_new(o, "page", json_integer(c->page_start));
-        json_object_set_new(o, "page_end", json_integer(c->page_end));
+    if (s->page > 0) {
+        json_object_set_new(o, "page", json_integer(s->page));
+        json_object_set_new(o, "page_end", json_integer(s->page_end));
+        json_object_set_new(o, "passage_pages", json_pack("[ii]", c->page_start, c->page_end));
     } else {
         json_object_set_new(o, "page", json_null());
     }

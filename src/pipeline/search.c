@@ -58,6 +58,24 @@ void pipeline_query_terms_free(char **terms, size_t n)
     free(terms);
 }
 
+int rag_chunk_page_at(const rag_chunk_record *chunk, size_t offset)
+{
+    int page = chunk->page_start;
+    const char *p = chunk->page_map;
+    while (p && *p) {
+        char *end;
+        unsigned long long off = strtoull(p, &end, 10);
+        if (end == p || *end != ':')
+            break; /* malformed map: keep what was read (the store writes it, so never expected) */
+        long pg = strtol(end + 1, &end, 10);
+        if (off > offset)
+            break;
+        page = (int)pg;
+        p = *end == ' ' ? end + 1 : end;
+    }
+    return page;
+}
+
 void rag_search_result_clear(rag_search_result *r)
 {
     if (!r)

@@ -20,10 +20,10 @@ static const char SQL_DOC_INSERT[] =
 static const char SQL_DOC_GET[] = "SELECT " DOC_COLUMNS " FROM documents WHERE id = ?1";
 static const char SQL_DOC_LIST[] = "SELECT " DOC_COLUMNS " FROM documents ORDER BY id";
 static const char SQL_CHUNK_INSERT[] =
-    "INSERT INTO chunks(doc_id, seq, page_start, page_end, byte_start, byte_end, n_tokens, text)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO chunks(doc_id, seq, page_start, page_end, byte_start, byte_end, n_tokens, text,"
+    " page_map) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char SQL_CHUNK_GET[] =
-    "SELECT id, doc_id, seq, page_start, page_end, byte_start, byte_end, n_tokens, text"
+    "SELECT id, doc_id, seq, page_start, page_end, byte_start, byte_end, n_tokens, text, page_map"
     " FROM chunks WHERE id = ?1";
 
 void rag_doc_record_clear(rag_doc_record *r)
@@ -42,6 +42,7 @@ void rag_chunk_record_clear(rag_chunk_record *c)
     if (!c)
         return;
     free(c->text);
+    free(c->page_map);
     memset(c, 0, sizeof *c);
 }
 
@@ -289,6 +290,10 @@ rag_status rag_store_chunk_put(rag_store *s, rag_chunk_record *c, rag_err *err)
     sqlite3_bind_int64(st, 6, c->byte_end);
     sqlite3_bind_int(st, 7, c->n_tokens);
     sqlite3_bind_text(st, 8, c->text, -1, SQLITE_STATIC);
+    if (c->page_map)
+        sqlite3_bind_text(st, 9, c->page_map, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         c->id = sqlite3_last_insert_rowid(s->db);
@@ -320,7 +325,7 @@ rag_status rag_store_chunk_get(rag_store *s, int64_t id, rag_chunk_record *out, 
         out->byte_start = sqlite3_column_int64(st, 5);
         out->byte_end = sqlite3_column_int64(st, 6);
         out->n_tokens = sqlite3_column_int(st, 7);
-        if (!dup_column(st, 8, &out->text) || !out->text) {
+        if (!dup_column(st, 8, &out->text) || !out->text || !dup_column(st, 9, &out->page_map)) {
             rag_chunk_record_clear(out);
             rs = rag_err_set(err, RAG_E_NOMEM, "%s: chunk %lld: out of memory", s->path,
                              (long long)id);

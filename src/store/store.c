@@ -63,6 +63,9 @@ static const char *const MIGRATIONS[] = {
     "    n_postings = n_postings - OLD.n_terms, n_pending = n_pending - OLD.pending,"
     "    n_deleted = n_deleted + (OLD.pending = 0)"
     "  WHERE id = 1; END;",
+    /* 1 -> 2: where a chunk crosses pages, the offsets at which its text changes page, so a
+     * cited sentence names its own page (rag_chunk_record.page_map). */
+    "ALTER TABLE chunks ADD COLUMN page_map TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

@@ -245,8 +245,10 @@ void rag_chunks_free(rag_chunk *c, size_t n)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(c[i].text);
+        free(c[i].page_marks);
+    }
     free(c);
 }
 
@@ -263,10 +265,17 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
         if (k > a)
             len += u[k].sep == SEP_PARA ? 2 : u[k].sep == SEP_SPACE ? 1 : 0;
     }
+    size_t n_marks = 0;
+    for (size_t k = a + 1; k < b; k++)
+        n_marks += pages[u[k].page].number != pages[u[k - 1].page].number;
     char *text = malloc(len + 1);
-    if (!text)
+    rag_page_mark *marks = n_marks ? malloc(n_marks * sizeof *marks) : NULL;
+    if (!text || (n_marks && !marks)) {
+        free(text);
+        free(marks);
         return rag_err_set(err, RAG_E_NOMEM, "chunker: out of memory");
-    size_t o = 0;
+    }
+    size_t o = 0, m = 0;
     for (size_t k = a; k < b; k++) {
         if (k > a && u[k].sep == SEP_PARA) {
             memcpy(text + o, "\n\n", 2);
@@ -274,6 +283,8 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
         } else if (k > a && u[k].sep == SEP_SPACE) {
             text[o++] = ' ';
         }
+        if (k > a && pages[u[k].page].number != pages[u[k - 1].page].number)
+            marks[m++] = (rag_page_mark){.offset = o, .page = pages[u[k].page].number};
         memcpy(text + o, pages[u[k].page].text + u[k].start, u[k].end - u[k].start);
         o += u[k].end - u[k].start;
     }
@@ -281,6 +292,7 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
     size_t nt = rag_token_estimate(text, len);
     if (nt > size) {
         free(text);
+        free(marks);
         return rag_err_set(err, RAG_E_INTERNAL, "chunker: chunk of %zu tokens exceeds chunk_size %zu",
                            nt, size);
     }
@@ -289,6 +301,7 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
         rag_chunk *nv = realloc(cv->v, nc * sizeof *nv);
         if (!nv) {
             free(text);
+            free(marks);
             return rag_err_set(err, RAG_E_NOMEM, "chunker: out of memory");
         }
         cv->v = nv;
@@ -302,6 +315,8 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
         .byte_start = page_off[u[a].page] + u[a].start,
         .byte_end = page_off[u[b - 1].page] + u[b - 1].end,
         .n_tokens = nt,
+        .page_marks = marks,
+        .n_page_marks = n_marks,
     };
     return RAG_OK;
 }

@@ -39,6 +39,8 @@ run_ragc ask --json "How are outlines used in the PDF?"
 expect_rc "ask --json" 0
 json_check "json has answer, sources with page, report stages" "$OUT" \
   "d['answer'] and d['sources'] and all(s['page'] >= 1 for s in d['sources'] if s['document'].endswith('.pdf')) and d['report']['stages']['retriever']['backend']=='bm25' and d['report']['stages']['generator']['backend']=='extractive' and d['report']['stages']['embedder']['backend']=='none'"
+json_check "each source's cited page lies within its passage's pages" "$OUT" \
+  "all(s['passage_pages'][0] <= s['page'] <= s['page_end'] <= s['passage_pages'][1] for s in d['sources'] if s['page'])"
 json_check "every answer sentence cites a listed source" "$OUT" \
   "all(int(n) in [s['n'] for s in d['sources']] for n in __import__('re').findall(r'\[(\d+)\]', d['answer'])) and len(__import__('re').findall(r'\[(\d+)\]', d['answer']))>=1"
 

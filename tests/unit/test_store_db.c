@@ -114,6 +114,7 @@ static int64_t put_chunk(rag_store *s, int64_t doc_id, int seq, const char *text
     c.byte_end = 10 * seq + (int64_t)strlen(text);
     c.n_tokens = 5;
     c.text = (char *)text;
+    c.page_map = seq == 1 ? "2:2" : NULL; /* chunk 1 moves to page 2 at byte 2 */
     rag_err e;
     rag_status st = rag_store_chunk_put(s, &c, &e);
     if (st != RAG_OK)
@@ -408,6 +409,10 @@ static void test_chunks(void **state)
     assert_int_equal(c.byte_end, 16);
     assert_int_equal(c.n_tokens, 5);
     assert_string_equal(c.text, "one \xc3\xa9");
+    assert_string_equal(c.page_map, "2:2");
+    rag_chunk_record_clear(&c);
+    assert_int_equal(rag_store_chunk_get(s, ids[0], &c, NULL), RAG_OK);
+    assert_null(c.page_map); /* one page: no map */
     rag_chunk_record_clear(&c);
 
     rag_chunk_record many[3];

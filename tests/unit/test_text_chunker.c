@@ -255,9 +255,24 @@ static void test_pages_tracked(void **state)
     for (size_t i = 0; i < n; i++) {
         if (c[i].page_start == 1 && c[i].page_end == 2) {
             spans = true;
-            assert_non_null(strstr(c[i].text, "Page one ends\n\nPage two"));
+            const char *p2 = strstr(c[i].text, "Page one ends\n\nPage two");
+            assert_non_null(p2);
+            /* the page mark points at the first byte of page 2's text inside the chunk */
+            assert_int_equal(c[i].n_page_marks, 1);
+            assert_int_equal(c[i].page_marks[0].page, 2);
+            assert_int_equal(c[i].page_marks[0].offset, (size_t)(p2 - c[i].text) + strlen("Page one ends\n\n"));
         }
         assert_true(c[i].page_start >= 1 && c[i].page_end <= 3);
+        /* marks: one per page change, ascending, inside the text, ending on page_end */
+        assert_int_equal(c[i].n_page_marks, (size_t)(c[i].page_end - c[i].page_start));
+        for (size_t m = 0; m < c[i].n_page_marks; m++) {
+            assert_true(c[i].page_marks[m].offset > 0 && c[i].page_marks[m].offset < c[i].len);
+            assert_true(m == 0 || c[i].page_marks[m].offset > c[i].page_marks[m - 1].offset);
+        }
+        if (c[i].n_page_marks)
+            assert_int_equal(c[i].page_marks[c[i].n_page_marks - 1].page, c[i].page_end);
+        else
+            assert_null(c[i].page_marks);
     }
     assert_true(spans);
     /* byte offsets address the virtual text: page 3 starts after "p1\n\np2\n\n" */
