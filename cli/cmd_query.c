@@ -58,16 +58,20 @@ static bool blank(const char *s)
 typedef struct query_cmd {
     cli_common common;
     size_t k;
+    bool stream; /* ask --stream */
     rag_config *cfg;
     rag_engine *engine;
     char *text;
 } query_cmd;
 
+static void search_help(FILE *f);
+
 /* Parses options, loads config, opens the store. Returns -1 to continue, else an exit code. */
 static int query_setup(query_cmd *q, int argc, char **argv, const char *what, void (*help)(FILE *))
 {
+    enum { OPT_STREAM = OPT_FIRST_LOCAL };
     static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {"k", required_argument, NULL, 'k'},
-                                             {NULL, 0, NULL, 0}};
+                                             {"stream", no_argument, NULL, OPT_STREAM}, {NULL, 0, NULL, 0}};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "qvhk:", longopts, NULL)) != -1) {
@@ -77,6 +81,13 @@ static int query_setup(query_cmd *q, int argc, char **argv, const char *what, vo
         case 'k':
             if (parse_k(optarg, &q->k) != 0)
                 return EXIT_USAGE;
+            break;
+        case OPT_STREAM:
+            if (help == search_help) {
+                fprintf(stderr, "ragc search: --stream is an option of ragc ask\n");
+                return EXIT_USAGE;
+            }
+            q->stream = true;
             break;
         case 'h': help(stdout); return EXIT_OK;
         default: help(stderr); return EXIT_USAGE;
@@ -184,8 +195,30 @@ static void ask_help(FILE *f)
                "\n"
                "Options:\n"
                "  -k N               passages to draw the answer from (default retriever.top_k)\n"
+               "  --stream           print the answer as it is generated, then the checked answer\n"
                "  --json             answer, sources and a report of the backend and time per stage\n"
                "\n" CLI_COMMON_HELP);
+}
+
+/* ask --stream: tokens go to stdout as they arrive. */
+typedef struct stream_out {
+    rag_buf streamed; /* what was printed since the last discard */
+} stream_out;
+
+static void stream_token(void *ud, const char *text, size_t len)
+{
+    stream_out *so = ud;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    rag_buf_append(&so->streamed, text, len); /* past the cap the final answer is printed again */
+}
+
+static void stream_discard(void *ud)
+{
+    stream_out *so = ud;
+    rag_buf_reset(&so->streamed);
+    fputs("\n[that backend failed mid-answer; the next one starts over]\n", stdout);
+    fflush(stdout);
 }
 
 int cmd_ask(int argc, char **argv)
@@ -198,6 +231,13 @@ int cmd_ask(int argc, char **argv)
     }
     rag_ask_params ap = rag_ask_default_params();
     ap.k = q.k;
+    stream_out so = {.streamed = {0}};
+    rag_buf_init(&so.streamed, 1 << 20);
+    if (q.stream && !q.common.json) {
+        ap.on_token = stream_token;
+        ap.on_discard = stream_discard;
+        ap.ud = &so;
+    }
     rag_answer ans;
     rag_err err;
     rag_err_clear(&err);
@@ -212,9 +252,17 @@ int cmd_ask(int argc, char **argv)
         if (rag_answer_to_json(&ans, &b) == RAG_OK)
             puts(b.data);
         rag_buf_free(&b);
+    } else if (q.stream) {
+        fputs("\n", stdout);
+        if (!so.streamed.data || !ans.text || strcmp(so.streamed.data, ans.text) != 0)
+            printf("\nAnswer with citations checked:\n%s\n", ans.text ? ans.text : "");
+        rag_answer ans_sources = ans; /* print the sources list only */
+        ans_sources.text = NULL;
+        rag_answer_print(&ans_sources, stdout);
     } else {
         rag_answer_print(&ans, stdout);
     }
+    rag_buf_free(&so.streamed);
     rag_answer_clear(&ans);
     query_cleanup(&q);
     return EXIT_OK;

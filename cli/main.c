@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ragc/net.h"
 
 volatile sig_atomic_t cli_interrupted = 0;
 
@@ -123,6 +124,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    rag_err gerr;
+    if (rag_net_global_init(&gerr) != RAG_OK) { /* libcurl's one process-wide init */
+        fprintf(stderr, "ragc: %s\n", gerr.msg);
+        return EXIT_ERROR;
+    }
+    atexit(rag_net_global_cleanup);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include "ragc/config.h"
 #include "ragc/core.h"
 #include "ragc/eval.h"
+#include "ragc/models.h"
 #include "ragc/store.h"
 
 #ifdef __cplusplus
@@ -20,9 +21,19 @@ extern "C" {
 
 typedef struct rag_engine rag_engine;
 
+/* The model-backed stages of a process: the remote-call client, the budget, the price
+ * catalogue and the embedder / reranker / generator chains of the configuration. Thread-safe;
+ * one per process, shared by its engines. A configuration whose chains hold only built-ins
+ * (none / extractive) creates no network client. Needs rag_net_global_init() first.
+ * cfg borrowed, valid until rag_backends_free. */
+typedef struct rag_backends rag_backends;
+rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_err *err);
+void rag_backends_free(rag_backends *b); /* NULL is a no-op */
+
 typedef struct rag_engine_params {
     const char *store_path; /* NULL: <global_settings.data_dir>/ragc.db */
     bool read_only;         /* open the store read-only (it must exist) */
+    rag_backends *backends; /* borrowed, shared; NULL: the engine creates its own */
 } rag_engine_params;
 rag_engine_params rag_engine_default_params(void);
 
@@ -102,6 +113,24 @@ int rag_chunk_page_at(const rag_chunk_record *chunk, size_t offset);
  * "chunk_id","doc_id","text"}],"ms"}. Appends to out. */
 rag_status rag_search_result_to_json(const char *query, const rag_search_result *res, rag_buf *out);
 
+/* ---- citations in generated answers ---- */
+#define RAG_CITATIONS_MAX 64
+typedef struct rag_citations {
+    char *text;               /* owned: the answer with valid markers as "[n]", invalid ones removed */
+    int cited[RAG_CITATIONS_MAX];   /* distinct valid source numbers, in order of first citation */
+    size_t n_cited;
+    int invalid[RAG_CITATIONS_MAX]; /* distinct numbers that named no source (removed) */
+    size_t n_invalid;
+    size_t n_valid_markers;   /* valid [n] markers kept in text */
+} rag_citations;
+
+/* Parses and validates the citations of a generated answer against n_sources numbered sources
+ * (see src/pipeline/citations.c for the accepted marker forms). Caller frees with
+ * rag_citations_clear. An answer with n_cited == 0 has no valid citation: the caller attaches
+ * the retrieved sources and flags the answer. */
+rag_status rag_citations_validate(const char *text, size_t n_sources, rag_citations *out);
+void rag_citations_clear(rag_citations *c);
+
 /* ---- ask (retrieve + answer) ---- */
 typedef struct rag_source {
     int n;                /* citation number [n], 1-based */
@@ -114,9 +143,10 @@ typedef struct rag_source {
 
 typedef struct rag_stage_report {
     const char *stage;    /* static: "retriever", "embedder", "reranker", "generator" */
-    const char *backend;  /* static or owned-by-answer string naming the backend that served it */
+    char backend[128];    /* the backend that served it ("bm25", "none", "off", "extractive",
+                             "huggingface (org/model:cheapest)", ...) */
     double ms;
-    const char *note;     /* static or NULL: why a stage was skipped */
+    char note[256];       /* why earlier members were skipped or the stage did not run; "" if none */
 } rag_stage_report;
 
 typedef struct rag_answer {
@@ -128,11 +158,27 @@ typedef struct rag_answer {
     rag_stage_report stages[4];
     size_t n_stages;
     double total_ms;
+    /* Generated answers: citations checked against the sources given to the model. */
+    bool citations_valid;     /* every sentence's source exists and at least one is cited (always
+                                 true for extractive answers) */
+    int invalid_citations[RAG_CITATIONS_MAX]; /* numbers the model cited that named no source */
+    size_t n_invalid_citations;
+    int64_t tokens_in, tokens_out;
+    double cost_usd;          /* estimated, over every remote call of this answer */
+    rag_chain_report rerank_report;   /* owned; n_members 0 when no remote reranker ran */
+    rag_chain_report generator_report;/* owned; n_members 0 when no remote generator ran */
 } rag_answer;
 
 typedef struct rag_ask_params {
     size_t k;               /* sources to retrieve; 0 = config retriever.top_k */
     size_t max_sentences;   /* 0 = config answer_generator.max_sentences */
+    /* Optional streaming: answer text as it is produced (model deltas, or the extractive
+     * answer's sentences), and a reset when text already passed is void (the model failed and
+     * the next chain member starts over). The final rag_answer.text is authoritative: citations
+     * are validated after generation. */
+    void (*on_token)(void *ud, const char *text, size_t len);
+    void (*on_discard)(void *ud);
+    void *ud;
 } rag_ask_params;
 rag_ask_params rag_ask_default_params(void);
 
@@ -142,6 +188,16 @@ void rag_answer_clear(rag_answer *a);
 void rag_answer_print(const rag_answer *a, FILE *f);
 /* JSON: {"question","answer","found","sources":[...],"report":{...}}. Appends to out. */
 rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out);
+
+/* ---- prompts for LLM generators ---- */
+/* The system prompt asking for [n] citations (static). */
+const char *rag_prompt_system(void);
+/* Appends the user message to user: the retrieved passages as numbered sources, best first,
+ * within context_tokens (rag_token_estimate), skipping passages that overlap a better one of the
+ * same document, then the question. used (res->n_hits entries, caller-provided) receives the
+ * index into res->hits of source 1, 2, ...; *n_used their count. */
+rag_status rag_prompt_build(const rag_search_result *res, const char *question, size_t context_tokens,
+                            rag_buf *user, size_t *used, size_t *n_used, rag_err *err);
 
 /* ---- eval ---- */
 typedef struct rag_beir_params {

@@ -80,10 +80,11 @@ static rag_status process_line(void *ud, const char *line, size_t len, rag_err *
         return RAG_E_UPSTREAM;
     }
     p->values++;
-    if (json_is_object(v) && json_is_true(json_object_get(v, "done")))
-        p->done = true;
+    bool last = json_is_object(v) && json_is_true(json_object_get(v, "done"));
     rag_status st = p->cb(p->ud, v, p->line_no, err);
     json_decref(v);
+    if (last && st == RAG_OK)
+        p->done = true; /* set after the callback: an error of the final value is not swallowed */
     if (st != RAG_OK && (!err || err->status != st))
         rag_err_set(err, st, "NDJSON value handler stopped the stream at line %zu: %s", p->line_no,
                     rag_status_str(st));
@@ -103,6 +104,10 @@ rag_status rag_ndjson_feed(rag_ndjson_parser *p, const char *chunk, size_t n, ra
     if (p->done)
         return RAG_OK;
     rag_status st = rag_net_lines_feed(&p->lines, chunk, n, process_line, p, "NDJSON stream", err);
+    if (st != RAG_OK && p->done) { /* a later line of this chunk (e.g. too long): ignored after the end */
+        rag_err_clear(err);
+        return RAG_OK;
+    }
     return st == RAG_OK ? RAG_OK : fail(p, st, err);
 }
 
@@ -116,6 +121,8 @@ rag_status rag_ndjson_feed_line(rag_ndjson_parser *p, const char *line, size_t l
         return rag_err_set(err, RAG_E_BAD_INPUT, "NDJSON feed: NULL argument");
     if (p->failed.status != RAG_OK)
         return sticky(p, err);
+    if (p->done)
+        return RAG_OK; /* everything after the end of the stream is ignored, even an oversized line */
     if (len > p->max) {
         rag_err_set(err, RAG_E_TOO_LARGE, "NDJSON stream: line longer than %zu bytes", p->max);
         return fail(p, RAG_E_TOO_LARGE, err);

@@ -156,6 +156,10 @@ rag_status rag_sse_feed(rag_sse_parser *p, const char *chunk, size_t n, rag_err 
     if (p->done)
         return RAG_OK;
     rag_status st = rag_net_lines_feed(&p->lines, chunk, n, process_line, p, "SSE stream", err);
+    if (st != RAG_OK && p->done) { /* a later line of this chunk (e.g. too long): ignored after the end */
+        rag_err_clear(err);
+        return RAG_OK;
+    }
     return st == RAG_OK ? RAG_OK : fail(p, st, err);
 }
 
@@ -169,6 +173,8 @@ rag_status rag_sse_feed_line(rag_sse_parser *p, const char *line, size_t len, ra
         return rag_err_set(err, RAG_E_BAD_INPUT, "SSE feed: NULL argument");
     if (p->failed.status != RAG_OK)
         return sticky(p, err);
+    if (p->done)
+        return RAG_OK; /* everything after the end of the stream is ignored, even an oversized line */
     if (len > p->max) {
         rag_err_set(err, RAG_E_TOO_LARGE, "SSE stream: line longer than %zu bytes", p->max);
         return fail(p, RAG_E_TOO_LARGE, err);

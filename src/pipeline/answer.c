@@ -17,7 +17,8 @@
 
 rag_ask_params rag_ask_default_params(void)
 {
-    rag_ask_params p = {.k = 0, .max_sentences = 0};
+    rag_ask_params p;
+    memset(&p, 0, sizeof p);
     return p;
 }
 
@@ -227,6 +228,8 @@ void rag_answer_clear(rag_answer *a)
     free(a->sources);
     free(a->question);
     free(a->text);
+    rag_chain_report_free(&a->rerank_report);
+    rag_chain_report_free(&a->generator_report);
     memset(a, 0, sizeof *a);
 }
 
@@ -291,78 +294,30 @@ static rag_status compose(rag_answer *a, rag_search_result *res, const candidate
     return st == RAG_OK ? RAG_OK : rag_err_set(err, st, "composing answer: %s", rag_status_str(st));
 }
 
-/* Names the backend serving a stage from its configured chain: the first member this build
- * implements; earlier members are noted as unavailable. */
-static void stage_from_chain(rag_stage_report *r, const char *stage, const rag_backend_config *chain,
-                             size_t n, const char *builtin, const char *off_name)
+/* The embedder stage until the dense index lands: BM25 only. */
+static void embedder_stage(rag_stage_report *r, const rag_config *cfg)
 {
-    r->stage = stage;
-    r->backend = off_name;
-    r->note = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(chain[i].type, builtin) == 0) {
-            r->backend = builtin;
-            return;
+    r->stage = "embedder";
+    snprintf(r->backend, sizeof r->backend, "none");
+    r->note[0] = '\0';
+    for (size_t i = 0; i < cfg->embedder.n_chain; i++)
+        if (strcmp(cfg->embedder.chain[i].type, "none") != 0) {
+            snprintf(r->note, sizeof r->note, "dense retrieval is not in this build: BM25 only");
+            break;
         }
-        r->note = "remote and local model backends are not in this build; using the built-in fallback";
-    }
-    if (n == 0)
-        r->note = "not configured";
 }
 
-rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err)
+/* Extractive answer over res (hits are moved into out->sources). */
+static rag_status extractive(rag_engine *e, rag_search_result *res, const qterm *q, size_t nq, size_t max_sent,
+                             rag_answer *out, rag_err *err)
 {
-    memset(out, 0, sizeof *out);
-    rag_ask_params dp = rag_ask_default_params();
-    if (!p)
-        p = &dp;
-    double t0 = rag_now_ms();
-    size_t k = p->k ? p->k : (size_t)e->cfg->retriever.top_k;
-    size_t max_sent = p->max_sentences ? p->max_sentences : (size_t)e->cfg->answer_generator.max_sentences;
-    out->question = rag_strdup(question);
-    if (!out->question)
-        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
-
-    /* Retrieval for an answer uses the question's key terms: question words ("what", "how",
-     * "does") would otherwise pull in passages that share only the form of the question. */
-    qterm *q = NULL;
-    size_t nq = 0;
-    rag_status st = build_qterms(e, question, &q, &nq, err);
-    const char **qt = st == RAG_OK && nq ? calloc(nq, sizeof *qt) : NULL;
-    if (st == RAG_OK && nq && !qt)
-        st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
-    for (size_t i = 0; qt && i < nq; i++)
-        qt[i] = q[i].term;
-    rag_search_result res;
-    memset(&res, 0, sizeof res);
-    double tr = rag_now_ms();
-    if (st == RAG_OK)
-        st = pipeline_search_terms(e, qt, nq, k, &res, err);
-    free(qt);
-    if (st != RAG_OK) {
-        for (size_t i = 0; i < nq; i++)
-            free(q[i].term);
-        free(q);
-        rag_answer_clear(out);
-        return st;
-    }
-    out->stages[0] = (rag_stage_report){.stage = "retriever", .backend = "bm25", .ms = rag_now_ms() - tr,
-                                        .note = NULL};
-    stage_from_chain(&out->stages[1], "embedder", e->cfg->embedder.chain, e->cfg->embedder.n_chain, "none", "none");
-    stage_from_chain(&out->stages[2], "reranker", e->cfg->reranker.chain, e->cfg->reranker.n_chain, "off", "off");
-    stage_from_chain(&out->stages[3], "generator", e->cfg->answer_generator.chain,
-                     e->cfg->answer_generator.n_chain, "extractive", "extractive");
-    out->n_stages = 4;
-
-    double tg = rag_now_ms();
     candidate *c = NULL;
     size_t nc = 0;
-    if (st == RAG_OK)
-        st = score_sentences(e, &res, q, nq, &c, &nc, err);
-    if (st == RAG_OK && nc == 0 && res.n_hits > 0 && nq > 0) {
+    rag_status st = score_sentences(e, res, q, nq, &c, &nc, err);
+    if (st == RAG_OK && nc == 0 && res->n_hits > 0 && nq > 0) {
         /* No quotable sentence (all too long or too short) although the best passage holds a
          * key term of the question: quote its start, cut at a word boundary. */
-        const char *t = res.hits[0].chunk.text;
+        const char *t = res->hits[0].chunk.text;
         size_t len = strlen(t);
         sentence_scan sc = {.q = q, .n_q = nq, .seen = 0, .n_terms = 0};
         rag_analyzer_run(e->analyzer, t, len, scan_term, &sc);
@@ -389,7 +344,7 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
         size_t kpick = pick(c, nc, max_sent);
         out->found = kpick > 0;
         if (kpick > 0) {
-            st = compose(out, &res, c, kpick, err);
+            st = compose(out, res, c, kpick, err);
         } else {
             out->text = rag_strdup("No passage in the indexed documents contains the key terms of this "
                                    "question.");
@@ -397,12 +352,93 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
                 st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
         }
     }
+    free(c);
+    return st;
+}
+
+rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err)
+{
+    memset(out, 0, sizeof *out);
+    rag_chain_report_init(&out->rerank_report);
+    rag_chain_report_init(&out->generator_report);
+    out->citations_valid = true;
+    rag_ask_params dp = rag_ask_default_params();
+    if (!p)
+        p = &dp;
+    double t0 = rag_now_ms();
+    size_t k = p->k ? p->k : (size_t)e->cfg->retriever.top_k;
+    size_t max_sent = p->max_sentences ? p->max_sentences : (size_t)e->cfg->answer_generator.max_sentences;
+    out->question = rag_strdup(question);
+    if (!out->question)
+        return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    out->stages[0] = (rag_stage_report){.stage = "retriever", .backend = "bm25"};
+    embedder_stage(&out->stages[1], e->cfg);
+    out->stages[2] = (rag_stage_report){.stage = "reranker", .backend = "off"};
+    out->stages[3] = (rag_stage_report){.stage = "generator", .backend = "extractive"};
+    out->n_stages = 4;
+
+    /* Retrieval for an answer uses the question's key terms: question words ("what", "how",
+     * "does") would otherwise pull in passages that share only the form of the question. */
+    qterm *q = NULL;
+    size_t nq = 0;
+    rag_status st = build_qterms(e, question, &q, &nq, err);
+    const char **qt = st == RAG_OK && nq ? calloc(nq, sizeof *qt) : NULL;
+    if (st == RAG_OK && nq && !qt)
+        st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    for (size_t i = 0; qt && i < nq; i++)
+        qt[i] = q[i].term;
+    size_t k_retrieve = k;
+    if (pipeline_reranker_chain(e->backends) &&
+        (size_t)e->cfg->retriever.neural_reranking.max_candidates > k_retrieve)
+        k_retrieve = (size_t)e->cfg->retriever.neural_reranking.max_candidates;
+    rag_search_result res;
+    memset(&res, 0, sizeof res);
+    double tr = rag_now_ms();
+    if (st == RAG_OK)
+        st = pipeline_search_terms(e, qt, nq, k_retrieve, &res, err);
+    free(qt);
+    out->stages[0].ms = rag_now_ms() - tr;
+
+    rag_models_request rq;
+    memset(&rq, 0, sizeof rq);
+    if (st == RAG_OK)
+        st = pipeline_rerank(e, &rq, question, &res, k, out, err);
+    bool generated = false;
+    if (st == RAG_OK) {
+        st = pipeline_generate(e, &rq, question, &res, p, out, err);
+        generated = st == RAG_OK;
+        if (st == RAG_E_UNSUPPORTED)
+            st = RAG_OK;
+    }
+    if (st == RAG_OK && !generated) {
+        double tg = rag_now_ms();
+        snprintf(out->stages[3].backend, sizeof out->stages[3].backend, "extractive");
+        st = extractive(e, &res, q, nq, max_sent, out, err);
+        out->stages[3].ms += rag_now_ms() - tg;
+        if (st == RAG_OK && p->on_token && out->text)
+            p->on_token(p->ud, out->text, strlen(out->text));
+    } else if (st == RAG_OK && out->n_sources == 0) {
+        /* The model cited no valid source: keep its text, attach the sources the extractive
+         * answerer would cite, and flag the answer (citations_valid is false). */
+        rag_answer ex;
+        memset(&ex, 0, sizeof ex);
+        st = extractive(e, &res, q, nq, max_sent, &ex, err);
+        if (st == RAG_OK) {
+            free(out->sources);
+            out->sources = ex.sources;
+            out->n_sources = ex.n_sources;
+            ex.sources = NULL;
+            ex.n_sources = 0;
+        }
+        rag_answer_clear(&ex);
+    }
+    out->tokens_in = out->rerank_report.tokens_in + out->generator_report.tokens_in;
+    out->tokens_out = out->rerank_report.tokens_out + out->generator_report.tokens_out;
+    out->cost_usd = rq.spent_usd;
     for (size_t i = 0; i < nq; i++)
         free(q[i].term);
     free(q);
-    free(c);
     rag_search_result_clear(&res);
-    out->stages[3].ms = rag_now_ms() - tg;
     out->total_ms = rag_now_ms() - t0;
     if (st != RAG_OK)
         rag_answer_clear(out);

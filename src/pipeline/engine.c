@@ -7,7 +7,7 @@
 
 rag_engine_params rag_engine_default_params(void)
 {
-    rag_engine_params p = {.store_path = NULL, .read_only = false};
+    rag_engine_params p = {.store_path = NULL, .read_only = false, .backends = NULL};
     return p;
 }
 
@@ -88,6 +88,16 @@ rag_status rag_engine_open(const rag_config *cfg, const rag_engine_params *p, ra
         rag_engine_close(e);
         return st;
     }
+    if (p->backends) {
+        e->backends = p->backends;
+    } else {
+        st = rag_backends_create(cfg, &e->backends, err);
+        if (st != RAG_OK) {
+            rag_engine_close(e);
+            return st;
+        }
+        e->owns_backends = true;
+    }
     e->bm25 = rag_bm25_default_params();
     e->bm25.k1 = cfg->retriever.bm25.k1;
     e->bm25.b = cfg->retriever.bm25.b;
@@ -99,6 +109,8 @@ void rag_engine_close(rag_engine *e)
 {
     if (!e)
         return;
+    if (e->owns_backends)
+        rag_backends_free(e->backends);
     rag_analyzer_free(e->analyzer);
     rag_store_close(e->store);
     free(e->store_path);

@@ -422,9 +422,13 @@ static rag_status copy_params(rag_server_t *s, const rag_server_params *p, rag_e
 
 static rag_status open_engines(rag_server_t *s, rag_err *err)
 {
+    rag_status st = rag_backends_create(s->cfg, &s->backends, err);
+    if (st != RAG_OK)
+        return st;
     rag_engine_params ep = rag_engine_default_params();
     ep.store_path = s->store_path;
-    rag_status st = rag_engine_open(s->cfg, &ep, &s->writer, err); /* creates the store */
+    ep.backends = s->backends;
+    st = rag_engine_open(s->cfg, &ep, &s->writer, err); /* creates the store */
     if (st != RAG_OK)
         return st;
     size_t n = (size_t)s->p.threads;
@@ -570,6 +574,7 @@ void rag_server_free(rag_server_t *s)
     free(s->pool.all);
     free(s->pool.idle);
     rag_engine_close(s->writer);
+    rag_backends_free(s->backends);
     rag_metrics_free(s->metrics);
     pthread_mutex_destroy(&s->pool.mu);
     pthread_cond_destroy(&s->pool.cv);

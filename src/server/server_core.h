@@ -42,6 +42,7 @@ struct rag_server {
     int port;                     /* bound port */
     srv_engine_pool pool;
     rag_engine *writer;           /* owned; used only under write_mu */
+    rag_backends *backends;       /* owned; the model chains shared by every engine (thread-safe) */
     pthread_mutex_t write_mu;
     struct MHD_Daemon *daemon;
     MHD_socket quiesced_fd;       /* listen socket returned by MHD_quiesce_daemon, closed after stop */

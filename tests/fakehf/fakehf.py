@@ -507,6 +507,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(Resp(400, {"error": "Invalid Content-Length header"}), close=True)
             return None
         if n > MAX_REQUEST_BODY:
+            # Drain a moderately oversized body first (up to 64 MiB): answering while the client
+            # is still sending makes it see a broken pipe instead of the 413.
+            left = n if n <= 8 * MAX_REQUEST_BODY else 0
+            while left > 0:
+                got = self.rfile.read(min(left, 1 << 16))
+                if not got:
+                    break
+                left -= len(got)
             self._send(Resp(413, {"error": "Payload too large: %d bytes > %d" % (n, MAX_REQUEST_BODY)}),
                        close=True)
             return None

@@ -1,0 +1,70 @@
+/* Embedder "huggingface_api": hf-inference feature-extraction,
+ * POST {base}/hf-inference/models/{model}/pipeline/feature-extraction
+ * {"inputs":[...],"normalize":b,"truncate":true} -> [[f...],...] (always an array input; at most
+ * RAG_MODELS_HF_MAX_BATCH inputs and < 2 MB per request). */
+#include "models/models_internal.h"
+
+#include <stdlib.h>
+
+typedef struct hf_embed {
+    mdl_backend b;
+    char *url; /* owned */
+} hf_embed;
+
+static void hf_destroy(void *ctx)
+{
+    hf_embed *h = ctx;
+    if (!h)
+        return;
+    mdl_backend_fini(&h->b);
+    free(h->url);
+    free(h);
+}
+
+static rag_status hf_create(const rag_backend_config *cfg, const rag_models_env *env, void **ctx, rag_err *err)
+{
+    *ctx = NULL;
+    hf_embed *h = calloc(1, sizeof *h);
+    if (!h)
+        return rag_err_set(err, RAG_E_NOMEM, "embedder huggingface_api: out of memory");
+    rag_status st = mdl_backend_init(&h->b, "embedder", cfg, env, RAG_MODELS_HF_BASE, RAG_MODELS_HF_MAX_BATCH, err);
+    if (st != RAG_OK) {
+        free(h);
+        return st;
+    }
+    h->url = mdl_url(&h->b, "/hf-inference/models/%s/pipeline/feature-extraction", h->b.model);
+    if (!h->url) {
+        hf_destroy(h);
+        return rag_err_set(err, RAG_E_NOMEM, "embedder huggingface_api: out of memory");
+    }
+    *ctx = h;
+    return RAG_OK;
+}
+
+static rag_status hf_build(const mdl_backend *b, const char *const *texts, size_t start, size_t count, json_t **body,
+                           rag_err *err)
+{
+    json_t *inputs;
+    rag_status st = mdl_texts_json(b, "text", texts, start, count, &inputs, err);
+    if (st != RAG_OK)
+        return st;
+    *body = json_pack("{s:o, s:b, s:b}", "inputs", inputs, "normalize", b->normalize, "truncate", 1);
+    return *body ? RAG_OK : mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
+}
+
+static const json_t *hf_rows(const json_t *resp, int64_t *tokens)
+{
+    (void)tokens;
+    return json_is_array(resp) ? resp : NULL;
+}
+
+static const mdl_embed_proto hf_proto = {hf_build, hf_rows, RAG_MODELS_HF_MAX_BATCH};
+
+static rag_status hf_embed_fn(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
+                              int *dim, rag_call_stats *stats, rag_err *err)
+{
+    hf_embed *h = ctx;
+    return mdl_embed_run(&h->b, &hf_proto, h->url, rq, texts, n, vecs, dim, stats, err);
+}
+
+const rag_embedder_vtable mdl_hf_embed_vtable = {"huggingface_api", hf_create, hf_destroy, hf_embed_fn};
