@@ -138,10 +138,10 @@ int cmd_ingest(int argc, char **argv)
     } else {
         if (common.json) {
             printf("{\"files\":%zu,\"ignored\":%zu,\"added\":%zu,\"updated\":%zu,\"unchanged\":%zu,"
-                   "\"skipped\":%zu,\"pages\":%zu,\"pages_failed\":%zu,\"chunks\":%zu,\"ms\":%.1f,"
+                   "\"skipped\":%zu,\"pages\":%zu,\"pages_failed\":%zu,\"chunks\":%zu,\"embedded\":%zu,\"ms\":%.1f,"
                    "\"interrupted\":%s}\n",
                    sum.files, sum.files_ignored, sum.docs_added, sum.docs_updated, sum.docs_unchanged,
-                   sum.docs_skipped, sum.pages, sum.pages_failed, sum.chunks, sum.ms,
+                   sum.docs_skipped, sum.pages, sum.pages_failed, sum.chunks, sum.docs_embedded, sum.ms,
                    sum.cancelled ? "true" : "false");
         } else {
             printf("%s %zu files: %zu documents added, %zu updated, %zu unchanged, %zu skipped; "
@@ -149,6 +149,8 @@ int cmd_ingest(int argc, char **argv)
                    sum.cancelled ? "interrupted after" : "ingested", sum.files, sum.docs_added,
                    sum.docs_updated, sum.docs_unchanged, sum.docs_skipped, sum.pages, sum.chunks,
                    sum.ms / 1000.0);
+            if (sum.docs_embedded)
+                printf("; %zu documents embedded", sum.docs_embedded);
             if (sum.files_ignored)
                 printf(" (%zu unsupported files ignored)", sum.files_ignored);
             printf("\n");

@@ -31,6 +31,7 @@ extern "C" {
 #endif
 
 #define RAG_EXTRACT_BEIR_LINE_MAX ((size_t)16 << 20) /* bytes per BEIR line, excluding '\n' */
+#define RAG_EXTRACT_PDF_MAX_PAGES 100000              /* pages a PDF may declare (its page tree's /Count) */
 
 typedef struct rag_extract_params {
     /* PDF user or owner password, or NULL. Borrowed, valid for the rag_extract_file call. */
@@ -64,7 +65,8 @@ typedef rag_status (*rag_document_cb)(void *ud, rag_document *doc, rag_err *err)
  * Errors (message starts with the path):
  *   RAG_E_NOT_FOUND / RAG_E_IO   file missing or unreadable
  *   RAG_E_UNSUPPORTED            extension not supported, or not a regular file
- *   RAG_E_TOO_LARGE              file above max_file_bytes, or text above max_text_bytes
+ *   RAG_E_TOO_LARGE              file above max_file_bytes, text above max_text_bytes, or a
+ *                                PDF declaring more than RAG_EXTRACT_PDF_MAX_PAGES pages
  *   RAG_E_EMPTY                  "empty file", or no page has text ("no extractable text:
  *                                image-only or scanned PDF?"), or a BEIR file without a valid record
  *   RAG_E_BAD_INPUT              invalid UTF-8 in text/markdown ("invalid UTF-8 at byte N (not a

@@ -76,8 +76,9 @@ bool rag_net_http_retryable(int http_status);
 /* Redacts secrets in s in place (NUL-terminated; the result is never longer than the input):
  * every occurrence of token (if non-NULL and non-empty) becomes "***" (or as many '*' as the
  * token has bytes when it is shorter than 3), every "hf_" that starts a word and is followed by at
- * least 6 of [A-Za-z0-9_] becomes "hf_***", and the word after "Bearer " becomes "***".
- * Returns s (NULL-safe). */
+ * least 6 of [A-Za-z0-9_] becomes "hf_***", and the word after "Bearer " becomes "***". A text
+ * cut at a cap may end inside a secret: a trailing prefix (4 bytes or more) of token becomes
+ * "***", and the characters after a trailing "hf_" become '*'. Returns s (NULL-safe). */
 char *rag_net_redact(char *s, const char *token);
 
 /* ---- response headers that drive waiting ---- */

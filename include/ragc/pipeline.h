@@ -79,6 +79,7 @@ typedef struct rag_ingest_summary {
     size_t files_ignored;  /* unsupported files seen while walking directories */
     size_t docs_added, docs_updated, docs_unchanged, docs_skipped;
     size_t pages, pages_failed, chunks; /* of the documents added or updated */
+    size_t docs_embedded;  /* documents whose chunks got vectors from the embedder chain */
     double ms;
     bool cancelled;
 } rag_ingest_summary;
@@ -165,6 +166,7 @@ typedef struct rag_answer {
     size_t n_invalid_citations;
     int64_t tokens_in, tokens_out;
     double cost_usd;          /* estimated, over every remote call of this answer */
+    rag_chain_report embedder_report; /* owned; n_members 0 when no remote embedder ran */
     rag_chain_report rerank_report;   /* owned; n_members 0 when no remote reranker ran */
     rag_chain_report generator_report;/* owned; n_members 0 when no remote generator ran */
 } rag_answer;

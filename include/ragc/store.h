@@ -14,8 +14,9 @@
  * so the id of a deleted row may be given to a later insert; do not keep ids across deletions.
  *
  * Schema: versioned with PRAGMA user_version and applied by ordered migrations, one transaction
- * each. Tables: meta, documents, chunks, and the BM25 tables (bm25_docs, bm25_terms,
- * bm25_deleted, bm25_stats), created here but read and written only by src/index/bm25.c.
+ * each. Tables: meta, documents, chunks, the BM25 tables (bm25_docs, bm25_terms,
+ * bm25_deleted, bm25_stats) and the dense tables (dense_vectors, dense_spaces), created here but
+ * read and written only by src/index/bm25.c and src/index/dense.c.
  */
 #ifndef RAGC_STORE_H
 #define RAGC_STORE_H
@@ -37,7 +38,7 @@ typedef struct rag_store rag_store;
 typedef struct rag_store rag_store_t; /* the same opaque handle, by the rag_<module>_t convention */
 
 /* Schema version this build writes (PRAGMA user_version after migrations). */
-#define RAG_STORE_SCHEMA_VERSION 2
+#define RAG_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a ragc store ("ragc" in ASCII). */
 #define RAG_STORE_APPLICATION_ID 0x72616763
 /* Cap on one chunk's text and on one meta value, bytes. */

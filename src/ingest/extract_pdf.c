@@ -10,6 +10,7 @@
 
 #define PDF_MSG_MAX 256
 #define PDF_TITLE_MAX 2048
+#define PDF_LOGGED_FAILURES 10 /* page failures logged one by one per document; then a summary */
 
 /* MuPDF's warnings and error messages go to rag_log at debug level; user = file path. */
 static void pdf_warning_cb(void *user, const char *message)
@@ -187,7 +188,8 @@ static rag_status pdf_pages(fz_context *ctx, fz_document *doc, rag_ingest_doc *d
         if (ps != RAG_OK) {
             d->doc->n_pages_failed++;
             memcpy(last, msg, sizeof last);
-            rag_log(RAG_LOG_WARN, "%s: page %d: text extraction failed: %s", d->path, i + 1, msg);
+            if (d->doc->n_pages_failed <= PDF_LOGGED_FAILURES)
+                rag_log(RAG_LOG_WARN, "%s: page %d: text extraction failed: %s", d->path, i + 1, msg);
             continue;
         }
         rag_buf_reset(&raw);
@@ -202,6 +204,9 @@ static rag_status pdf_pages(fz_context *ctx, fz_document *doc, rag_ingest_doc *d
             st = rag_ingest_doc_add_page(d, raw.data ? raw.data : "", raw.len, i + 1, err);
     }
     rag_buf_free(&raw);
+    if (d->doc->n_pages_failed > PDF_LOGGED_FAILURES)
+        rag_log(RAG_LOG_WARN, "%s: %d pages failed in all (the first %d are listed above; last error: %s)",
+                d->path, d->doc->n_pages_failed, PDF_LOGGED_FAILURES, last);
     if (st == RAG_OK && count > 0 && d->doc->n_pages_failed == count)
         st = rag_err_set(err, RAG_E_BAD_INPUT, "%s: not a readable PDF: all %d pages failed (%s)",
                          d->path, count, last);
@@ -235,6 +240,11 @@ rag_status rag_ingest_pdf(rag_ingest_doc *d, const char *data, size_t n, const c
     }
     if (count <= 0) {
         st = rag_err_set(err, RAG_E_BAD_INPUT, "%s: not a readable PDF: no pages", d->path);
+        goto done;
+    }
+    if (count > RAG_EXTRACT_PDF_MAX_PAGES) { /* a page tree's /Count is whatever the file says */
+        st = rag_err_set(err, RAG_E_TOO_LARGE, "%s: PDF claims %d pages, above the limit of %d",
+                         d->path, count, RAG_EXTRACT_PDF_MAX_PAGES);
         goto done;
     }
     d->doc->n_pages_total = count;

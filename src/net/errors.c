@@ -244,5 +244,20 @@ char *rag_net_redact(char *s, const char *token)
         s[w++] = s[r++];
     }
     s[w] = '\0';
+    /* pass 3: a message cut at its cap (rag_net_parse_error, header fields) may end inside a
+     * secret: hide a trailing prefix of 4+ bytes of the token, and the characters of a trailing
+     * "hf_" word too short for pass 2 */
+    size_t n = w;
+    for (size_t k = tlen > 1 ? tlen - 1 : 0; k >= 4; k--)
+        if (k <= n && memcmp(s + n - k, token, k) == 0) {
+            memcpy(s + n - k, "***", 4);
+            return s;
+        }
+    size_t k = n; /* s[k..n): the trailing word, if at most 8 bytes ("hf_" + up to 5) */
+    while (k > 0 && word_char((unsigned char)s[k - 1]) && n - k < 9)
+        k--;
+    if (n - k >= 3 && n - k <= 8 && (k == 0 || !word_char((unsigned char)s[k - 1])) &&
+        !memcmp(s + k, "hf_", 3))
+        memset(s + k + 3, '*', n - k - 3);
     return s;
 }

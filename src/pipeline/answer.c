@@ -228,6 +228,7 @@ void rag_answer_clear(rag_answer *a)
     free(a->sources);
     free(a->question);
     free(a->text);
+    rag_chain_report_free(&a->embedder_report);
     rag_chain_report_free(&a->rerank_report);
     rag_chain_report_free(&a->generator_report);
     memset(a, 0, sizeof *a);
@@ -294,15 +295,16 @@ static rag_status compose(rag_answer *a, rag_search_result *res, const candidate
     return st == RAG_OK ? RAG_OK : rag_err_set(err, st, "composing answer: %s", rag_status_str(st));
 }
 
-/* The embedder stage until the dense index lands: BM25 only. */
+/* The embedder stage before retrieval fills it: "none", with a note when the chain names a
+ * member this build cannot run. */
 static void embedder_stage(rag_stage_report *r, const rag_config *cfg)
 {
     r->stage = "embedder";
     snprintf(r->backend, sizeof r->backend, "none");
     r->note[0] = '\0';
     for (size_t i = 0; i < cfg->embedder.n_chain; i++)
-        if (strcmp(cfg->embedder.chain[i].type, "none") != 0) {
-            snprintf(r->note, sizeof r->note, "dense retrieval is not in this build: BM25 only");
+        if (strcmp(cfg->embedder.chain[i].type, "local") == 0) {
+            snprintf(r->note, sizeof r->note, "the local encoder is not wired into this build: BM25 only");
             break;
         }
 }
@@ -359,6 +361,7 @@ static rag_status extractive(rag_engine *e, rag_search_result *res, const qterm 
 rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err)
 {
     memset(out, 0, sizeof *out);
+    rag_chain_report_init(&out->embedder_report);
     rag_chain_report_init(&out->rerank_report);
     rag_chain_report_init(&out->generator_report);
     out->citations_valid = true;
@@ -393,14 +396,19 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
         k_retrieve = (size_t)e->cfg->retriever.neural_reranking.max_candidates;
     rag_search_result res;
     memset(&res, 0, sizeof res);
-    double tr = rag_now_ms();
-    if (st == RAG_OK)
-        st = pipeline_search_terms(e, qt, nq, k_retrieve, &res, err);
-    free(qt);
-    out->stages[0].ms = rag_now_ms() - tr;
-
     rag_models_request rq;
     memset(&rq, 0, sizeof rq);
+    int64_t *ids = NULL;
+    double *scores = NULL;
+    size_t n_ids = 0;
+    if (st == RAG_OK)
+        st = pipeline_hybrid_ids(e, &rq, question, qt, nq, k_retrieve, &ids, &scores, &n_ids, out, err);
+    if (st == RAG_OK)
+        st = pipeline_load_hits(e, ids, scores, n_ids, &res, err);
+    free(ids);
+    free(scores);
+    free(qt);
+
     if (st == RAG_OK)
         st = pipeline_rerank(e, &rq, question, &res, k, out, err);
     bool generated = false;
@@ -432,8 +440,9 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
         }
         rag_answer_clear(&ex);
     }
-    out->tokens_in = out->rerank_report.tokens_in + out->generator_report.tokens_in;
-    out->tokens_out = out->rerank_report.tokens_out + out->generator_report.tokens_out;
+    out->tokens_in = out->embedder_report.tokens_in + out->rerank_report.tokens_in + out->generator_report.tokens_in;
+    out->tokens_out =
+        out->embedder_report.tokens_out + out->rerank_report.tokens_out + out->generator_report.tokens_out;
     out->cost_usd = rq.spent_usd;
     for (size_t i = 0; i < nq; i++)
         free(q[i].term);

@@ -87,3 +87,8 @@ rag_reranker_chain *pipeline_reranker_chain(rag_backends *b)
 {
     return b && b->remote_reranker ? b->reranker : NULL;
 }
+
+rag_embedder_chain *pipeline_embedder_chain(rag_backends *b)
+{
+    return b && b->remote_embedder ? b->embedder : NULL;
+}

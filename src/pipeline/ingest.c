@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ragc/chunker.h"
+#include "ragc/dense.h"
 #include "ragc/extract.h"
 #include "ragc/walk.h"
 
@@ -110,7 +111,8 @@ static char *page_map_of(const rag_chunk *c, bool *ok)
 
 /* Stores one document and its chunks in one transaction. */
 static rag_status store_document(ingest_ctx *c, const rag_document *doc, const rag_chunk *chunks,
-                                 size_t n_chunks, bool *replaced, rag_err *err)
+                                 size_t n_chunks, const float *vecs, int dim, const char *space, bool *replaced,
+                                 rag_err *err)
 {
     rag_store *s = c->e->store;
     rag_status st = rag_store_begin(s, err);
@@ -150,6 +152,8 @@ static rag_status store_document(ingest_ctx *c, const rag_document *doc, const r
         free(cr.page_map);
         if (st == RAG_OK)
             st = index_chunk(c, cr.id, chunks[i].text, chunks[i].len, err);
+        if (st == RAG_OK && vecs)
+            st = rag_dense_put(s, space, cr.id, vecs + i * (size_t)dim, dim, err);
     }
     if (st == RAG_OK)
         st = rag_store_commit(s, err);
@@ -176,17 +180,48 @@ static rag_status on_document(void *ud, rag_document *doc, rag_err *err)
         rag_document_free(doc);
         return cancelled(c) ? rag_err_set(err, RAG_E_CANCELLED, "interrupted") : RAG_OK;
     }
+    /* Embeddings first, outside the store transaction (remote calls can take seconds). A
+     * document the embedder chain cannot embed is still stored, for BM25, and says so. */
+    float *vecs = NULL;
+    int dim = 0;
+    char space[320] = "";
+    char embed_note[300] = "";
+    if (pipeline_embedder_chain(c->e->backends)) {
+        const char **texts = malloc(n_chunks * sizeof *texts);
+        rag_chain_report rep;
+        rag_chain_report_init(&rep);
+        rag_models_request rq;
+        memset(&rq, 0, sizeof rq);
+        rag_err eerr;
+        rag_err_clear(&eerr);
+        rag_status est = RAG_E_NOMEM;
+        if (texts) {
+            for (size_t i = 0; i < n_chunks; i++)
+                texts[i] = chunks[i].text;
+            est = pipeline_embed(c->e, &rq, texts, n_chunks, &vecs, &dim, space, sizeof space, &rep, &eerr);
+        }
+        free(texts);
+        rag_chain_report_free(&rep);
+        if (est == RAG_OK)
+            c->sum->docs_embedded++;
+        else
+            snprintf(embed_note, sizeof embed_note, "not embedded (BM25 only): %.240s",
+                     eerr.msg[0] ? eerr.msg : "the embedder chain reached none");
+    }
     bool replaced = false;
-    st = store_document(c, doc, chunks, n_chunks, &replaced, &derr);
+    st = store_document(c, doc, chunks, n_chunks, vecs, dim, space, &replaced, &derr);
+    free(vecs);
     if (st == RAG_OK) {
         c->sum->pages += doc->n_pages_total > 0 ? (size_t)doc->n_pages_total : 0;
         c->sum->pages_failed += doc->n_pages_failed > 0 ? (size_t)doc->n_pages_failed : 0;
         c->sum->chunks += n_chunks;
         c->progress.chunks += n_chunks;
-        char reason[160] = "";
+        char reason[480] = "";
         if (doc->n_pages_failed > 0)
-            snprintf(reason, sizeof reason, "%d of %d pages could not be extracted", doc->n_pages_failed,
-                     doc->n_pages_total);
+            snprintf(reason, sizeof reason, "%d of %d pages could not be extracted%s%s", doc->n_pages_failed,
+                     doc->n_pages_total, embed_note[0] ? "; " : "", embed_note);
+        else if (embed_note[0])
+            snprintf(reason, sizeof reason, "%s", embed_note);
         report(c, doc->source, replaced ? RAG_INGEST_UPDATED : RAG_INGEST_ADDED, reason[0] ? reason : NULL);
     } else {
         /* A store failure is not the document's fault: stop the run rather than skip on. */

@@ -19,6 +19,21 @@ struct rag_engine {
 /* The chains to call, or NULL when the configuration has no remote member for that stage. */
 rag_generator_chain *pipeline_generator_chain(rag_backends *b);
 rag_reranker_chain *pipeline_reranker_chain(rag_backends *b);
+rag_embedder_chain *pipeline_embedder_chain(rag_backends *b);
+
+/* Embeds texts with the embedder chain. On RAG_OK *vecs (n x *dim, caller frees) and space
+ * ("<type>:<model>", the embedding space the vectors belong to) are set. RAG_E_UNSUPPORTED: no
+ * remote embedder, or the chain reached "none"/"local" or every member failed (report says why):
+ * BM25 only. Other errors: cancellation, out of memory. */
+rag_status pipeline_embed(rag_engine *e, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
+                          int *dim, char *space, size_t space_cap, rag_chain_report *report, rag_err *err);
+
+/* Dense + BM25 retrieval for an answer: fills ids and scores (caller frees) with up to k fused
+ * chunk ids and out->stages[0..1] (retriever and embedder). Falls back to BM25 alone when no
+ * embedder serves or the store holds no vectors of the served space. */
+rag_status pipeline_hybrid_ids(rag_engine *e, rag_models_request *rq, const char *question,
+                               const char *const *terms, size_t n_terms, size_t k, int64_t **ids, double **scores,
+                               size_t *n, rag_answer *out, rag_err *err);
 
 /* Reorders res by the reranker chain (when one is configured and serves) and keeps the best k;
  * fills out->stages[2] and out->rerank_report. Fails only on RAG_E_CANCELLED / RAG_E_NOMEM. */
@@ -36,6 +51,13 @@ rag_status pipeline_generate(rag_engine *e, rag_models_request *rq, const char *
  * weighting). *terms is a NULL-free array of n strings; caller frees with query_terms_free. */
 rag_status pipeline_query_terms(rag_engine *e, const char *text, char ***terms, size_t *n, rag_err *err);
 void pipeline_query_terms_free(char **terms, size_t n);
+
+/* BM25 top-k chunk ids and scores for analyzed terms; *ids, *scores: caller frees with free(). */
+rag_status pipeline_bm25_ids(rag_engine *e, const char *const *terms, size_t n_terms, size_t k, int64_t **ids,
+                             double **scores, size_t *n, rag_err *err);
+/* Loads the chunk and document records of n chunk ids into out (appending nothing on error). */
+rag_status pipeline_load_hits(rag_engine *e, const int64_t *chunk_ids, const double *scores, size_t n,
+                              rag_search_result *out, rag_err *err);
 
 /* BM25 top-k chunks for already-analyzed terms (repeats weigh by count), with their chunk and
  * document records. Caller frees out with rag_search_result_clear. */

@@ -96,7 +96,8 @@ rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out)
         json_object_set_new(s, "ms", json_real(r->ms));
         if (r->note[0])
             json_object_set_new(s, "note", json_string(r->note));
-        const rag_chain_report *cr = !strcmp(r->stage, "reranker")    ? &a->rerank_report
+        const rag_chain_report *cr = !strcmp(r->stage, "embedder")    ? &a->embedder_report
+                                     : !strcmp(r->stage, "reranker")  ? &a->rerank_report
                                      : !strcmp(r->stage, "generator") ? &a->generator_report
                                                                       : NULL;
         json_t *chain = NULL;

@@ -88,11 +88,35 @@ void rag_search_result_clear(rag_search_result *r)
     memset(r, 0, sizeof *r);
 }
 
-rag_status pipeline_search_terms(rag_engine *e, const char *const *terms, size_t n_terms, size_t k,
-                                 rag_search_result *out, rag_err *err)
+rag_status pipeline_load_hits(rag_engine *e, const int64_t *chunk_ids, const double *scores, size_t n,
+                              rag_search_result *out, rag_err *err)
 {
-    memset(out, 0, sizeof *out);
-    double t0 = rag_now_ms();
+    rag_status st = RAG_OK;
+    if (n > 0) {
+        out->hits = calloc(n, sizeof *out->hits);
+        if (!out->hits)
+            return rag_err_set(err, RAG_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; st == RAG_OK && i < n; i++) {
+        rag_search_hit *h = &out->hits[i];
+        h->score = scores[i];
+        st = rag_store_chunk_get(e->store, chunk_ids[i], &h->chunk, err);
+        if (st == RAG_OK) {
+            out->n_hits = i + 1;
+            st = rag_store_doc_get(e->store, h->chunk.doc_id, &h->doc, err);
+        }
+    }
+    if (st != RAG_OK)
+        rag_search_result_clear(out);
+    return st;
+}
+
+rag_status pipeline_bm25_ids(rag_engine *e, const char *const *terms, size_t n_terms, size_t k, int64_t **ids,
+                             double **scores, size_t *n, rag_err *err)
+{
+    *ids = NULL;
+    *scores = NULL;
+    *n = 0;
     if (k == 0 || n_terms == 0)
         return RAG_OK;
     if (k > 10000)
@@ -102,27 +126,42 @@ rag_status pipeline_search_terms(rag_engine *e, const char *const *terms, size_t
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
     size_t n_hits = 0;
     rag_status st = rag_bm25_search(e->store, &e->bm25, terms, n_terms, k, bh, &n_hits, err);
-    if (st == RAG_OK && n_hits > 0) {
-        out->hits = calloc(n_hits, sizeof *out->hits);
-        if (!out->hits)
+    if (st == RAG_OK && n_hits) {
+        *ids = malloc(n_hits * sizeof **ids);
+        *scores = malloc(n_hits * sizeof **scores);
+        if (!*ids || !*scores) {
+            free(*ids);
+            free(*scores);
+            *ids = NULL;
+            *scores = NULL;
             st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; st == RAG_OK && i < n_hits; i++) {
-        rag_search_hit *h = &out->hits[i];
-        h->score = bh[i].score;
-        st = rag_store_chunk_get(e->store, bh[i].chunk_id, &h->chunk, err);
-        if (st == RAG_OK) {
-            out->n_hits = i + 1;
-            st = rag_store_doc_get(e->store, h->chunk.doc_id, &h->doc, err);
         }
     }
-    free(bh);
-    if (st != RAG_OK) {
-        rag_search_result_clear(out);
-        return st;
+    for (size_t i = 0; st == RAG_OK && i < n_hits; i++) {
+        (*ids)[i] = bh[i].chunk_id;
+        (*scores)[i] = bh[i].score;
     }
+    if (st == RAG_OK)
+        *n = n_hits;
+    free(bh);
+    return st;
+}
+
+rag_status pipeline_search_terms(rag_engine *e, const char *const *terms, size_t n_terms, size_t k,
+                                 rag_search_result *out, rag_err *err)
+{
+    memset(out, 0, sizeof *out);
+    double t0 = rag_now_ms();
+    int64_t *ids = NULL;
+    double *scores = NULL;
+    size_t n = 0;
+    rag_status st = pipeline_bm25_ids(e, terms, n_terms, k, &ids, &scores, &n, err);
+    if (st == RAG_OK)
+        st = pipeline_load_hits(e, ids, scores, n, out, err);
+    free(ids);
+    free(scores);
     out->ms = rag_now_ms() - t0;
-    return RAG_OK;
+    return st;
 }
 
 rag_status rag_search(rag_engine *e, const char *query, size_t k, rag_search_result *out, rag_err *err)

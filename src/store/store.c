@@ -66,6 +66,26 @@ static const char *const MIGRATIONS[] = {
     /* 1 -> 2: where a chunk crosses pages, the offsets at which its text changes page, so a
      * cited sentence names its own page (rag_chunk_record.page_map). */
     "ALTER TABLE chunks ADD COLUMN page_map TEXT;",
+    /* 2 -> 3: dense vectors (read and written by src/index/dense.c). One row per (embedding
+     * space, chunk): dim f32 values, little-endian, L2-normalized. dense_spaces keeps, per space,
+     * the row count n and a generation gen bumped by every insert, update and delete (cascades
+     * included), so an in-memory copy of a space can tell whether it is stale. */
+    "CREATE TABLE dense_vectors("
+    "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+    "  space TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,"
+    "  PRIMARY KEY(space, chunk_id)) WITHOUT ROWID;"
+    "CREATE INDEX dense_vectors_chunk_id ON dense_vectors(chunk_id);"
+    "CREATE TABLE dense_spaces("
+    "  space TEXT PRIMARY KEY, n INTEGER NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER dense_vectors_ai AFTER INSERT ON dense_vectors BEGIN"
+    "  INSERT INTO dense_spaces(space, n, gen) VALUES(NEW.space, 1, 1)"
+    "    ON CONFLICT(space) DO UPDATE SET n = n + 1, gen = gen + 1; END;"
+    "CREATE TRIGGER dense_vectors_ad AFTER DELETE ON dense_vectors BEGIN"
+    "  UPDATE dense_spaces SET n = n - 1, gen = gen + 1 WHERE space = OLD.space; END;"
+    "CREATE TRIGGER dense_vectors_au AFTER UPDATE ON dense_vectors BEGIN"
+    "  UPDATE dense_spaces SET n = n - 1, gen = gen + 1 WHERE space = OLD.space;"
+    "  INSERT INTO dense_spaces(space, n, gen) VALUES(NEW.space, 1, 1)"
+    "    ON CONFLICT(space) DO UPDATE SET n = n + 1, gen = gen + 1; END;",
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

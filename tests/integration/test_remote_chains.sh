@@ -15,6 +15,15 @@ BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
 export HF_TOKEN=$TOKEN
 
 cat > "$WORK/remote.yaml" <<YAML
+embedder:
+  chain:
+    - type: huggingface_api
+      base_url: $BASE
+      model: sentence-transformers/all-MiniLM-L6-v2
+      api_key: \${HF_TOKEN}
+      max_retries: 1
+      timeout_ms: 1500
+    - type: none
 answer_generator:
   chain:
     - type: huggingface
@@ -44,8 +53,9 @@ Q="Was ist ein topologischer Raum?"
 ALL_OUT="$WORK/all-output.txt"
 : > "$ALL_OUT"
 
-run_ragc ingest -q "$RAGC_SHARED_DIR/data/pdf-samples/009-pdflatex-geotopo"
-expect_rc "ingest" 0
+run_ragc ingest --config "$WORK/remote.yaml" --json "$RAGC_SHARED_DIR/data/pdf-samples/009-pdflatex-geotopo"
+expect_rc "ingest with the remote embedder" 0
+json_check "every document embedded" "$OUT" "d['embedded'] == d['added'] == 1"
 
 fault() { # fault MATCH STICKY FAULT...
   local match=$1 sticky=$2; shift 2
@@ -81,6 +91,19 @@ json_check "no fault: citations valid, tokens and cost counted" "$OUT" \
   "d['report']['citations_valid'] and d['report']['tokens_in'] > 0 and d['report']['cost_usd'] > 0"
 json_check "no fault: reranker served by the HF cross-encoder" "$OUT" \
   "d['report']['stages']['reranker']['backend'].startswith('huggingface_api')"
+json_check "no fault: hybrid retrieval with the HF embedder" "$OUT" \
+  "d['report']['stages']['retriever']['backend'] == 'bm25+dense (rrf)' and d['report']['stages']['embedder']['backend'].startswith('huggingface_api:')"
+
+# Embedder faults at question time: BM25 alone answers, the embedder stage says why.
+for f in 500 402 malformed_json slow:3 oversize; do
+  fault "feature-extraction" true "$f"
+  run_ragc ask --config "$WORK/remote.yaml" --json "$Q"
+  printf '%s\n%s\n' "$OUT" "$ERR" >> "$ALL_OUT"
+  expect_rc "embedder $f: answered" 0
+  json_check "embedder $f: BM25 only, with the reason" "$OUT" \
+    "d['report']['stages']['embedder']['backend'] == 'none' and 'BM25 only' in d['report']['stages']['embedder']['note'] and d['report']['stages']['retriever']['backend'] == 'bm25' and d['found']"
+done
+curl -sf -X POST "$BASE/_fake/reset" >/dev/null
 
 # Transient faults: a retry on the same model serves.
 for f in 429_retry_after 503_loading 500 502 504 truncated_body close; do
