@@ -14,8 +14,9 @@ BUILD_PKGS=(
 )
 # Used by the test suite: integration tests drive the CLI and server with bash, curl and python3;
 # the browser test drives Debian's Chromium with playwright-core (npm); bench/ uses wrk and
-# python3-stemmer (the Python BM25 reference); python3-torch is the reference for local models.
-TEST_PKGS=( python3 jq curl chromium wrk python3-stemmer python3-torch python3-numpy )
+# python3-stemmer (the Python BM25 reference); python3-torch is the reference for local models;
+# clang + libclang-rt-14-dev build the libFuzzer targets (scripts/fuzz.sh).
+TEST_PKGS=( python3 jq curl chromium wrk python3-stemmer python3-torch python3-numpy clang libclang-rt-14-dev )
 if ! command -v node >/dev/null 2>&1; then
   TEST_PKGS+=( nodejs npm )
 fi

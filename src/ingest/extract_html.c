@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef enum { SEP_NONE, SEP_SPACE, SEP_LINE, SEP_PARA } html_sep;
 
@@ -265,10 +266,18 @@ static char *latin1_to_utf8(const char *s, size_t n, size_t *out_n)
 
 /* gumbo's tree construction is quadratic in the depth of open elements (scope checks walk the
  * stack): 200,000 nested <div>s take minutes. A linear pre-scan estimates the deepest nesting
- * from tags that stay open until closed (void, self-closing and implicitly closed tags such as
- * p/li/td are not counted; raw-text elements and comments are skipped) and refuses files above
- * HTML_MAX_DEPTH, which no real page comes near. */
+ * from tags that stay open until closed (void and implicitly closed tags such as p/li/td are
+ * not counted; raw-text elements and comments are skipped) and refuses files above
+ * HTML_MAX_DEPTH, which no real page comes near. The estimate must never fall below gumbo's real
+ * depth, so: an end tag closes only an element it names among the top HTML_SCAN_CLOSE open ones
+ * and only where HTML5 would (a stray end tag closes nothing, "</span>" does not close across a
+ * <div>, "</div>" does not close across a <table>), an end tag of a formatting element only when
+ * that element is the current one (the adoption agency keeps the blocks inside it open);
+ * "<div/>" counts as open outside SVG/MathML (HTML ignores the '/'); inside SVG/MathML nothing
+ * is raw text; raw-text ends and tag names are matched case-insensitively; and comments end
+ * where HTML5 ends them ("<!-->", "<!--->", "-->", "--!>"). */
 #define HTML_MAX_DEPTH 10000
+#define HTML_SCAN_CLOSE 64
 
 static size_t tag_name(const char *s, size_t n, size_t i, char *name, size_t cap)
 {
@@ -287,6 +296,21 @@ static bool tag_in(const char *name, const char *const *list)
     return false;
 }
 
+/* First case-insensitive occurrence of the lowercase needle nd[0..nl) in s[i..n), or NULL. */
+static const char *find_nocase(const char *s, size_t n, size_t i, const char *nd, size_t nl)
+{
+    for (; i + nl <= n; i++) {
+        const char *p = memchr(s + i, nd[0], n - i - nl + 1);
+        if (!p)
+            return NULL;
+        i = (size_t)(p - s);
+        if (!strncasecmp(p, nd, nl))
+            return p;
+    }
+    return NULL;
+}
+
+/* Returns the estimate, or HTML_MAX_DEPTH + 1 as soon as it is exceeded (or on allocation failure). */
 static size_t html_depth_estimate(const char *s, size_t n)
 {
     static const char *const uncounted[] = {
@@ -296,7 +320,26 @@ static size_t html_depth_estimate(const char *s, size_t n)
         "body", NULL};
     static const char *const rawtext[] = {"script", "style", "textarea", "title", "xmp", "iframe",
                                           "noembed", "noframes", "plaintext", NULL};
-    size_t depth = 0, max = 0, i = 0;
+    static const char *const formatting[] = {"a", "b", "big", "code", "em", "font", "i", "nobr",
+                                             "s", "small", "strike", "strong", "tt", "u", NULL};
+    static const char *const foreign_roots[] = {"svg", "math", NULL};
+    static const char *const scope_ends[] = {"applet", "marquee", "object", "table", "template",
+                                             "svg", "math", "mi", "mo", "mn", "ms", "mtext",
+                                             "annotation-xml", "foreignobject", "desc", "title",
+                                             NULL};
+    static const char *const special[] = {
+        "address", "applet", "article", "aside", "blockquote", "button", "center", "details",
+        "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "form",
+        "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "iframe", "listing",
+        "main", "marquee", "menu", "nav", "noembed", "noframes", "noscript", "object", "ol",
+        "plaintext", "pre", "script", "search", "section", "select", "style", "summary", "table",
+        "template", "textarea", "title", "ul", "xmp", "mi", "mo", "mn", "ms", "mtext",
+        "annotation-xml", "foreignobject", "desc", NULL};
+    typedef char tag16[16];
+    tag16 *open = malloc((HTML_MAX_DEPTH + 1) * sizeof *open); /* the open counted elements */
+    if (!open)
+        return HTML_MAX_DEPTH + 1;
+    size_t depth = 0, max = 0, i = 0, foreign = 0; /* foreign: open svg/math elements */
     char name[16];
     while (i < n) {
         const char *lt = memchr(s + i, '<', n - i);
@@ -304,8 +347,20 @@ static size_t html_depth_estimate(const char *s, size_t n)
             break;
         i = (size_t)(lt - s) + 1;
         if (n - i >= 3 && !memcmp(s + i, "!--", 3)) {
-            const char *e = memmem(s + i + 3, n - i - 3, "-->", 3);
-            i = e ? (size_t)(e - s) + 3 : n;
+            size_t b = i + 3;
+            if (b < n && s[b] == '>') { /* "<!-->" */
+                i = b + 1;
+                continue;
+            }
+            if (b + 1 < n && s[b] == '-' && s[b + 1] == '>') { /* "<!--->" */
+                i = b + 2;
+                continue;
+            }
+            const char *e1 = memmem(s + b, n - b, "-->", 3), *e2 = memmem(s + b, n - b, "--!>", 4);
+            if (e2 && (!e1 || e2 < e1))
+                i = (size_t)(e2 - s) + 4;
+            else
+                i = e1 ? (size_t)(e1 - s) + 3 : n;
             continue;
         }
         bool close = i < n && s[i] == '/';
@@ -322,22 +377,40 @@ static size_t html_depth_estimate(const char *s, size_t n)
         if (tag_in(name, uncounted))
             continue;
         if (close) {
-            if (depth > 0)
-                depth--;
+            /* HTML5 end tags: a special element's closes through anything up to a scope
+             * boundary; any other end tag stops at the first special element (then it is
+             * ignored); formatting end tags run the adoption agency: only the current one. */
+            size_t lim = tag_in(name, formatting) ? 1 : HTML_SCAN_CLOSE;
+            const char *const *stop = tag_in(name, special) ? scope_ends : special;
+            for (size_t k = 0; k < lim && k < depth; k++) {
+                if (!strcmp(open[depth - 1 - k], name)) {
+                    for (size_t j = depth - 1 - k; j < depth; j++)
+                        foreign -= tag_in(open[j], foreign_roots);
+                    depth -= k + 1;
+                    break;
+                }
+                if (tag_in(open[depth - 1 - k], stop))
+                    break; /* not closable from here: the end tag is ignored */
+            }
             continue;
         }
-        if (self_closing)
-            continue;
-        if (tag_in(name, rawtext)) { /* skip to the closing tag */
+        if (self_closing && foreign > 0)
+            continue; /* "<x/>" closes only in SVG/MathML; HTML ignores the '/' ("<div/>" stays open) */
+        if (foreign == 0 && tag_in(name, rawtext)) { /* skip to the closing tag (HTML only) */
             char endtag[20];
             int len = snprintf(endtag, sizeof endtag, "</%s", name);
-            const char *e = memmem(s + i, n - i, endtag, (size_t)len);
+            const char *e = find_nocase(s, n, i, endtag, (size_t)len);
             i = e ? (size_t)(e - s) : n;
             continue;
         }
+        memcpy(open[depth], name, sizeof name);
+        foreign += tag_in(name, foreign_roots);
         if (++depth > max)
             max = depth;
+        if (depth > HTML_MAX_DEPTH)
+            break;
     }
+    free(open);
     return max;
 }
 
