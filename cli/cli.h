@@ -65,5 +65,6 @@ int cmd_stats(int argc, char **argv);
 int cmd_docs(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 #endif

@@ -110,6 +110,7 @@ static void usage(FILE *f)
             "  stats                store statistics\n"
             "  config               print the effective configuration (secrets redacted)\n"
             "  serve [--host H] [--port N]   HTTP API, web UI and /metrics (default 127.0.0.1:7860)\n"
+            "  model info MODEL     a local model (HF repo id or directory): where it is, its shape\n"
             "  help [COMMAND]       help for a command;  version  print the version\n"
             "\n"
             "The default needs no token and no network: BM25 retrieval and extractive answers.\n"
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"ingest", cmd_ingest}, {"ask", cmd_ask},   {"search", cmd_search}, {"eval", cmd_eval},
         {"stats", cmd_stats},   {"docs", cmd_docs}, {"config", cmd_config},
-        {"serve", cmd_serve},
+        {"serve", cmd_serve},   {"model", cmd_model},
     };
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         usage(stdout);

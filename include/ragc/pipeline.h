@@ -29,6 +29,10 @@ typedef struct rag_engine rag_engine;
 typedef struct rag_backends rag_backends;
 rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_err *err);
 void rag_backends_free(rag_backends *b); /* NULL is a no-op */
+/* The directory holding a local model: model is a Hugging Face repo id (resolved through the
+ * huggingface_hub cache, files downloaded when missing unless HF_HUB_OFFLINE is set) or a local
+ * directory. *dir_out: caller frees with free(). */
+rag_status rag_local_model_dir(const char *model, char **dir_out, rag_err *err);
 
 typedef struct rag_engine_params {
     const char *store_path; /* NULL: <global_settings.data_dir>/ragc.db */

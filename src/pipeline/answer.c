@@ -295,18 +295,12 @@ static rag_status compose(rag_answer *a, rag_search_result *res, const candidate
     return st == RAG_OK ? RAG_OK : rag_err_set(err, st, "composing answer: %s", rag_status_str(st));
 }
 
-/* The embedder stage before retrieval fills it: "none", with a note when the chain names a
- * member this build cannot run. */
-static void embedder_stage(rag_stage_report *r, const rag_config *cfg)
+/* The embedder stage before retrieval fills it: "none" (BM25 only). */
+static void embedder_stage(rag_stage_report *r)
 {
     r->stage = "embedder";
     snprintf(r->backend, sizeof r->backend, "none");
     r->note[0] = '\0';
-    for (size_t i = 0; i < cfg->embedder.n_chain; i++)
-        if (strcmp(cfg->embedder.chain[i].type, "local") == 0) {
-            snprintf(r->note, sizeof r->note, "the local encoder is not wired into this build: BM25 only");
-            break;
-        }
 }
 
 /* Extractive answer over res (hits are moved into out->sources). */
@@ -375,7 +369,7 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
     if (!out->question)
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
     out->stages[0] = (rag_stage_report){.stage = "retriever", .backend = "bm25"};
-    embedder_stage(&out->stages[1], e->cfg);
+    embedder_stage(&out->stages[1]);
     out->stages[2] = (rag_stage_report){.stage = "reranker", .backend = "off"};
     out->stages[3] = (rag_stage_report){.stage = "generator", .backend = "extractive"};
     out->n_stages = 4;

@@ -16,12 +16,15 @@ struct rag_backends {
     bool remote_embedder, remote_reranker, remote_generator;
 };
 
+static const rag_embedder_vtable *const LOCAL_EMBEDDERS[] = {&pipeline_local_embedder};
+static const rag_reranker_vtable *const LOCAL_RERANKERS[] = {&pipeline_local_reranker};
+
 /* True if a chain has a member that this process must call (not a built-in). */
 static bool has_remote(const rag_backend_config *chain, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *t = chain[i].type;
-        if (strcmp(t, "none") && strcmp(t, "extractive") && strcmp(t, "local") && strcmp(t, "off"))
+        if (strcmp(t, "none") && strcmp(t, "extractive") && strcmp(t, "off"))
             return true;
     }
     return false;
@@ -51,6 +54,10 @@ rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_er
     }
     if (st == RAG_OK) {
         b->env = rag_models_env_from_config(cfg, b->net, b->budget, b->catalog);
+        b->env.embedders = LOCAL_EMBEDDERS;
+        b->env.n_embedders = 1;
+        b->env.rerankers = LOCAL_RERANKERS;
+        b->env.n_rerankers = 1;
         st = rag_embedder_chain_from_config(cfg, &b->env, &b->embedder, err);
     }
     if (st == RAG_OK)

@@ -74,7 +74,7 @@ rag_status pipeline_rerank(rag_engine *e, rag_models_request *rq, const char *qu
         snprintf(stage->backend, sizeof stage->backend, "off");
         snprintf(stage->note, sizeof stage->note, "%s",
                  !e->cfg->retriever.neural_reranking.enabled ? "reranking is off in the configuration (retriever.neural_reranking)"
-                 : !chain ? "no remote reranker in the chain (local cross-encoders are not in this build)"
+                 : !chain ? "no reranker in the chain"
                           : "fewer than two passages");
         drop_hits_after(res, k);
         return RAG_OK;
@@ -115,7 +115,7 @@ rag_status pipeline_rerank(rag_engine *e, rag_models_request *rq, const char *qu
         skipped_note(&out->rerank_report, "BM25 order kept; ", stage->note, sizeof stage->note);
         if (!stage->note[0])
             copy_cut(stage->note, sizeof stage->note,
-                     st == RAG_E_UNSUPPORTED ? "BM25 order kept (local cross-encoders are not in this build)"
+                     st == RAG_E_UNSUPPORTED ? "BM25 order kept (the reranker chain reached its end)"
                                              : rerr.msg);
         st = RAG_OK;
     }

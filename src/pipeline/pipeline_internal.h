@@ -21,6 +21,10 @@ rag_generator_chain *pipeline_generator_chain(rag_backends *b);
 rag_reranker_chain *pipeline_reranker_chain(rag_backends *b);
 rag_embedder_chain *pipeline_embedder_chain(rag_backends *b);
 
+/* The "local" embedder and reranker (src/pipeline/local_backends.c). */
+extern const rag_embedder_vtable pipeline_local_embedder;
+extern const rag_reranker_vtable pipeline_local_reranker;
+
 /* Embeds texts with the embedder chain. On RAG_OK *vecs (n x *dim, caller frees) and space
  * ("<type>:<model>", the embedding space the vectors belong to) are set. RAG_E_UNSUPPORTED: no
  * remote embedder, or the chain reached "none"/"local" or every member failed (report says why):
