@@ -5,24 +5,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "text_internal.h"
+
 #include "ragc/sentence.h"
 
-/* Decodes the code point at s[i] (i < n); invalid bytes decode as -1 with length 1. */
-static size_t dec(const unsigned char *s, size_t n, size_t i, int32_t *cp)
-{
-    if (s[i] < 0x80) {
-        *cp = s[i];
-        return 1;
-    }
-    utf8proc_int32_t c;
-    utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i < 4 ? n - i : 4), &c);
-    if (l <= 0) {
-        *cp = -1;
-        return 1;
-    }
-    *cp = c;
-    return (size_t)l;
-}
 
 /* ---- token estimate ---- */
 
@@ -101,7 +87,7 @@ size_t rag_token_estimate(const char *text, size_t n)
     est_state e = {0, 0};
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        i += dec(s, n, i, &cp);
+        i += text_utf8_decode(s, n, i, &cp);
         est_feed(&e, cp);
     }
     return e.total;
@@ -169,14 +155,14 @@ static bool split_long(unit_vec *uv, const unsigned char *s, size_t page, size_t
     size_t i = start;
     while (i < end) {
         int32_t cp;
-        size_t l = dec(s, end, i, &cp);
+        size_t l = text_utf8_decode(s, end, i, &cp);
         if (is_space_cp(cp)) {
             i += l;
             continue;
         }
         size_t we = i;
         while (we < end) {
-            l = dec(s, end, we, &cp);
+            l = text_utf8_decode(s, end, we, &cp);
             if (is_space_cp(cp))
                 break;
             we += l;
@@ -209,7 +195,7 @@ static bool split_long(unit_vec *uv, const unsigned char *s, size_t page, size_t
             est_state e = {0, 0};
             size_t q = pos;
             while (q < we) {
-                size_t k = dec(s, we, q, &cp);
+                size_t k = text_utf8_decode(s, we, q, &cp);
                 est_state trial = e;
                 est_feed(&trial, cp);
                 if (trial.total > size)

@@ -5,22 +5,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-/* Decodes the code point at s[i] (i < n); invalid bytes decode as -1 with length 1. */
-static size_t dec(const unsigned char *s, size_t n, size_t i, int32_t *cp)
-{
-    if (s[i] < 0x80) {
-        *cp = s[i];
-        return 1;
-    }
-    utf8proc_int32_t c;
-    utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i < 4 ? n - i : 4), &c);
-    if (l <= 0) {
-        *cp = -1;
-        return 1;
-    }
-    *cp = c;
-    return (size_t)l;
-}
+#include "text_internal.h"
+
 
 /* Length of the code point that ends at s[i - 1] (i > 0); 1 for an invalid byte. */
 static size_t prev_len(const unsigned char *s, size_t i)
@@ -29,7 +15,7 @@ static size_t prev_len(const unsigned char *s, size_t i)
     while (k < 4 && k < i && (s[i - k] & 0xC0) == 0x80)
         k++;
     int32_t cp;
-    if (k > 1 && dec(s, i, i - k, &cp) == k && cp >= 0)
+    if (k > 1 && text_utf8_decode(s, i, i - k, &cp) == k && cp >= 0)
         return k;
     return 1;
 }
@@ -78,7 +64,7 @@ static bool para_break_at(const unsigned char *s, size_t n, size_t i)
         if (line_break_at(s, n, j) || is_para_sep_at(s, n, j))
             return true;
         int32_t cp;
-        size_t k = dec(s, n, j, &cp);
+        size_t k = text_utf8_decode(s, n, j, &cp);
         if (!is_space(cp))
             return false;
         j += k;
@@ -198,7 +184,7 @@ static bool period_blocked(const unsigned char *s, size_t dot)
     while (ws > 0) {
         size_t l = prev_len(s, ws);
         int32_t cp;
-        dec(s, ws, ws - l, &cp);
+        text_utf8_decode(s, ws, ws - l, &cp);
         if (!(cp == '.' || is_letter(cp)))
             break;
         ws -= l;
@@ -214,7 +200,7 @@ static bool period_blocked(const unsigned char *s, size_t dot)
     while (seg > ws && s[seg - 1] != '.')
         seg--;
     int32_t cp;
-    size_t l = dec(s, dot, seg, &cp);
+    size_t l = text_utf8_decode(s, dot, seg, &cp);
     if (seg + l == dot && cp >= 0) {
         utf8proc_category_t c = utf8proc_category(cp);
         if (c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LT)
@@ -251,12 +237,12 @@ static bool is_boundary(const unsigned char *s, size_t n, size_t t0, size_t j, b
     if (j >= n || cjk)
         return true;
     int32_t cp;
-    dec(s, n, j, &cp);
+    text_utf8_decode(s, n, j, &cp);
     if (!is_space(cp))
         return false; /* "3.5", "e.g.,", "a.b" */
     size_t k = j;
     while (k < n) {
-        size_t l = dec(s, n, k, &cp);
+        size_t l = text_utf8_decode(s, n, k, &cp);
         if (!is_space(cp))
             break;
         k += l;
@@ -283,7 +269,7 @@ rag_status rag_sentences_split(const char *text, size_t n, rag_span **out, size_
     size_t i = 0;
     while (i < n) {
         int32_t cp;
-        size_t l = dec(s, n, i, &cp);
+        size_t l = text_utf8_decode(s, n, i, &cp);
         if (is_space(cp)) {
             if (start != NONE && para_break_at(s, n, i)) {
                 if (!push_span(&sv, start, last_end))
@@ -303,7 +289,7 @@ rag_status rag_sentences_split(const char *text, size_t n, rag_span **out, size_
         size_t t0 = i, j = i + l;
         bool single_period = cp == '.', cjk = is_cjk_terminator(cp);
         while (j < n) {
-            size_t k = dec(s, n, j, &cp);
+            size_t k = text_utf8_decode(s, n, j, &cp);
             if (!is_terminator(cp))
                 break;
             single_period = false;
@@ -311,7 +297,7 @@ rag_status rag_sentences_split(const char *text, size_t n, rag_span **out, size_
             j += k;
         }
         while (j < n) {
-            size_t k = dec(s, n, j, &cp);
+            size_t k = text_utf8_decode(s, n, j, &cp);
             if (!is_closer(cp))
                 break;
             j += k;
