@@ -371,3 +371,35 @@ void mdl_l2_normalize(float *vecs, size_t n, int dim)
         }
     }
 }
+
+rag_status mdl_url_backend_create(const char *kind, const char *type, const rag_backend_config *cfg,
+                                  const rag_models_env *env, const char *default_base, int max_batch,
+                                  const char *path_head, const char *path_tail, void **ctx, rag_err *err)
+{
+    *ctx = NULL;
+    mdl_url_backend *u = calloc(1, sizeof *u);
+    if (!u)
+        return rag_err_set(err, RAG_E_NOMEM, "%s %s: out of memory", kind, type);
+    rag_status st = mdl_backend_init(&u->b, kind, cfg, env, default_base, max_batch, err);
+    if (st != RAG_OK) {
+        free(u);
+        return st;
+    }
+    u->url = path_tail ? mdl_url(&u->b, "%s%s%s", path_head, u->b.model, path_tail) : mdl_url(&u->b, "%s", path_head);
+    if (!u->url) {
+        mdl_url_backend_destroy(u);
+        return rag_err_set(err, RAG_E_NOMEM, "%s %s: out of memory", kind, type);
+    }
+    *ctx = u;
+    return RAG_OK;
+}
+
+void mdl_url_backend_destroy(void *ctx)
+{
+    mdl_url_backend *u = ctx;
+    if (!u)
+        return;
+    mdl_backend_fini(&u->b);
+    free(u->url);
+    free(u);
+}

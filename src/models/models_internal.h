@@ -43,6 +43,20 @@ rag_status mdl_backend_init(mdl_backend *b, const char *kind, const rag_backend_
                             const rag_models_env *env, const char *default_base, int max_batch, rag_err *err);
 void mdl_backend_fini(mdl_backend *b);
 
+/* A backend that posts every request to one URL: {base}{path_head}{model}{path_tail}, or
+ * {base}{path_head} when path_tail is NULL (the model is not in the path). */
+typedef struct mdl_url_backend {
+    mdl_backend b;
+    char *url; /* owned */
+} mdl_url_backend;
+
+/* Allocates and initialises one (mdl_backend_init with kind, default_base and max_batch), sets
+ * *ctx; type names the backend in the out-of-memory message. Free with mdl_url_backend_destroy. */
+rag_status mdl_url_backend_create(const char *kind, const char *type, const rag_backend_config *cfg,
+                                  const rag_models_env *env, const char *default_base, int max_batch,
+                                  const char *path_head, const char *path_tail, void **ctx, rag_err *err);
+void mdl_url_backend_destroy(void *ctx); /* NULL is a no-op */
+
 /* malloc'ed "<base><path printf>", or NULL on allocation failure. */
 char *mdl_url(const mdl_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -6,39 +6,12 @@
 
 #include <stdlib.h>
 
-typedef struct hf_embed {
-    mdl_backend b;
-    char *url; /* owned */
-} hf_embed;
-
-static void hf_destroy(void *ctx)
-{
-    hf_embed *h = ctx;
-    if (!h)
-        return;
-    mdl_backend_fini(&h->b);
-    free(h->url);
-    free(h);
-}
+typedef mdl_url_backend hf_embed;
 
 static rag_status hf_create(const rag_backend_config *cfg, const rag_models_env *env, void **ctx, rag_err *err)
 {
-    *ctx = NULL;
-    hf_embed *h = calloc(1, sizeof *h);
-    if (!h)
-        return rag_err_set(err, RAG_E_NOMEM, "embedder huggingface_api: out of memory");
-    rag_status st = mdl_backend_init(&h->b, "embedder", cfg, env, RAG_MODELS_HF_BASE, RAG_MODELS_HF_MAX_BATCH, err);
-    if (st != RAG_OK) {
-        free(h);
-        return st;
-    }
-    h->url = mdl_url(&h->b, "/hf-inference/models/%s/pipeline/feature-extraction", h->b.model);
-    if (!h->url) {
-        hf_destroy(h);
-        return rag_err_set(err, RAG_E_NOMEM, "embedder huggingface_api: out of memory");
-    }
-    *ctx = h;
-    return RAG_OK;
+    return mdl_url_backend_create("embedder", "huggingface_api", cfg, env, RAG_MODELS_HF_BASE, RAG_MODELS_HF_MAX_BATCH,
+                                  "/hf-inference/models/", "/pipeline/feature-extraction", ctx, err);
 }
 
 static rag_status hf_build(const mdl_backend *b, const char *const *texts, size_t start, size_t count, json_t **body,
@@ -67,4 +40,4 @@ static rag_status hf_embed_fn(void *ctx, rag_models_request *rq, const char *con
     return mdl_embed_run(&h->b, &hf_proto, h->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_hf_embed_vtable = {"huggingface_api", hf_create, hf_destroy, hf_embed_fn};
+const rag_embedder_vtable mdl_hf_embed_vtable = {"huggingface_api", hf_create, mdl_url_backend_destroy, hf_embed_fn};

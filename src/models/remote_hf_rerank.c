@@ -73,39 +73,12 @@ rag_status mdl_rerank_run(const mdl_backend *b, const mdl_rerank_proto *proto, c
 
 /* ---- hf-inference text-classification ---- */
 
-typedef struct hf_rerank {
-    mdl_backend b;
-    char *url; /* owned */
-} hf_rerank;
-
-static void hf_destroy(void *ctx)
-{
-    hf_rerank *h = ctx;
-    if (!h)
-        return;
-    mdl_backend_fini(&h->b);
-    free(h->url);
-    free(h);
-}
+typedef mdl_url_backend hf_rerank;
 
 static rag_status hf_create(const rag_backend_config *cfg, const rag_models_env *env, void **ctx, rag_err *err)
 {
-    *ctx = NULL;
-    hf_rerank *h = calloc(1, sizeof *h);
-    if (!h)
-        return rag_err_set(err, RAG_E_NOMEM, "reranker huggingface_api: out of memory");
-    rag_status st = mdl_backend_init(&h->b, "reranker", cfg, env, RAG_MODELS_HF_BASE, RAG_MODELS_HF_MAX_BATCH, err);
-    if (st != RAG_OK) {
-        free(h);
-        return st;
-    }
-    h->url = mdl_url(&h->b, "/hf-inference/models/%s", h->b.model);
-    if (!h->url) {
-        hf_destroy(h);
-        return rag_err_set(err, RAG_E_NOMEM, "reranker huggingface_api: out of memory");
-    }
-    *ctx = h;
-    return RAG_OK;
+    return mdl_url_backend_create("reranker", "huggingface_api", cfg, env, RAG_MODELS_HF_BASE, RAG_MODELS_HF_MAX_BATCH,
+                                  "/hf-inference/models/", "", ctx, err);
 }
 
 static rag_status hf_build(const mdl_backend *b, const char *query, const char *const *passages, size_t start,
@@ -176,4 +149,4 @@ static rag_status hf_rerank_fn(void *ctx, rag_models_request *rq, const char *qu
     return mdl_rerank_run(&h->b, &hf_proto, h->url, rq, query, passages, n, scores, stats, err);
 }
 
-const rag_reranker_vtable mdl_hf_rerank_vtable = {"huggingface_api", hf_create, hf_destroy, hf_rerank_fn};
+const rag_reranker_vtable mdl_hf_rerank_vtable = {"huggingface_api", hf_create, mdl_url_backend_destroy, hf_rerank_fn};

@@ -13,40 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct ollama {
-    mdl_backend b;
-    char *url; /* owned */
-} ollama;
-
-static void ollama_destroy(void *ctx)
-{
-    ollama *o = ctx;
-    if (!o)
-        return;
-    mdl_backend_fini(&o->b);
-    free(o->url);
-    free(o);
-}
+typedef mdl_url_backend ollama;
 
 static rag_status ollama_create(const char *kind, const char *path, const rag_backend_config *cfg,
                                 const rag_models_env *env, void **ctx, rag_err *err)
 {
-    *ctx = NULL;
-    ollama *o = calloc(1, sizeof *o);
-    if (!o)
-        return rag_err_set(err, RAG_E_NOMEM, "%s ollama: out of memory", kind);
-    rag_status st = mdl_backend_init(&o->b, kind, cfg, env, RAG_MODELS_OLLAMA_BASE, 0, err);
-    if (st != RAG_OK) {
-        free(o);
-        return st;
-    }
-    o->url = mdl_url(&o->b, "%s", path);
-    if (!o->url) {
-        ollama_destroy(o);
-        return rag_err_set(err, RAG_E_NOMEM, "%s ollama: out of memory", kind);
-    }
-    *ctx = o;
-    return RAG_OK;
+    return mdl_url_backend_create(kind, "ollama", cfg, env, RAG_MODELS_OLLAMA_BASE, 0, path, NULL, ctx, err);
 }
 
 /* ---- /api/embed ---- */
@@ -85,7 +57,7 @@ static rag_status embed_fn(void *ctx, rag_models_request *rq, const char *const 
     return mdl_embed_run(&o->b, &embed_proto, o->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_ollama_embed_vtable = {"ollama", embed_create, ollama_destroy, embed_fn};
+const rag_embedder_vtable mdl_ollama_embed_vtable = {"ollama", embed_create, mdl_url_backend_destroy, embed_fn};
 
 /* ---- /api/chat ---- */
 
@@ -232,4 +204,4 @@ static rag_status chat_generate(void *ctx, rag_models_request *rq, const char *m
     return st;
 }
 
-const rag_generator_vtable mdl_ollama_chat_vtable = {"ollama", chat_create, ollama_destroy, chat_generate};
+const rag_generator_vtable mdl_ollama_chat_vtable = {"ollama", chat_create, mdl_url_backend_destroy, chat_generate};

@@ -9,40 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct tei {
-    mdl_backend b;
-    char *url; /* owned */
-} tei;
-
-static void tei_destroy(void *ctx)
-{
-    tei *t = ctx;
-    if (!t)
-        return;
-    mdl_backend_fini(&t->b);
-    free(t->url);
-    free(t);
-}
+typedef mdl_url_backend tei;
 
 static rag_status tei_create(const char *kind, const char *path, const rag_backend_config *cfg,
                              const rag_models_env *env, void **ctx, rag_err *err)
 {
-    *ctx = NULL;
-    tei *t = calloc(1, sizeof *t);
-    if (!t)
-        return rag_err_set(err, RAG_E_NOMEM, "%s tei: out of memory", kind);
-    rag_status st = mdl_backend_init(&t->b, kind, cfg, env, RAG_MODELS_TEI_BASE, 0, err);
-    if (st != RAG_OK) {
-        free(t);
-        return st;
-    }
-    t->url = mdl_url(&t->b, "%s", path);
-    if (!t->url) {
-        tei_destroy(t);
-        return rag_err_set(err, RAG_E_NOMEM, "%s tei: out of memory", kind);
-    }
-    *ctx = t;
-    return RAG_OK;
+    return mdl_url_backend_create(kind, "tei", cfg, env, RAG_MODELS_TEI_BASE, 0, path, NULL, ctx, err);
 }
 
 /* ---- /embed ---- */
@@ -78,7 +50,7 @@ static rag_status embed_fn(void *ctx, rag_models_request *rq, const char *const 
     return mdl_embed_run(&t->b, &embed_proto, t->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_tei_embed_vtable = {"tei", embed_create, tei_destroy, embed_fn};
+const rag_embedder_vtable mdl_tei_embed_vtable = {"tei", embed_create, mdl_url_backend_destroy, embed_fn};
 
 /* ---- /rerank ---- */
 
@@ -140,4 +112,4 @@ static rag_status rerank_fn(void *ctx, rag_models_request *rq, const char *query
     return mdl_rerank_run(&t->b, &rerank_proto, t->url, rq, query, passages, n, scores, stats, err);
 }
 
-const rag_reranker_vtable mdl_tei_rerank_vtable = {"tei", rerank_create, tei_destroy, rerank_fn};
+const rag_reranker_vtable mdl_tei_rerank_vtable = {"tei", rerank_create, mdl_url_backend_destroy, rerank_fn};
