@@ -3,6 +3,10 @@
 # The Space sets SPACE_ID, which selects the hf_spaces profile (config/hf_spaces.yaml): Hugging
 # Face hosted models with the Space's HF_TOKEN secret, else BM25 + extractive answers. Data goes to
 # /data/ragc (the Space's persistent storage) or, when /data is not writable, to $HOME/data.
+# Access: the server listens on 0.0.0.0, so uploads and deletions need RAGC_API_KEY (set it as a
+# Space secret; the web page asks the owner for it); without it they are refused (403). Questions,
+# search, the document list and cited files stay open to visitors (RAGC_PRIVATE=1 closes them too).
+# RAGC_MAX_UPLOADS_MB caps the uploads directory (default 1024).
 # scripts/space-smoke.sh runs this image's CMD (read from this file) as a non-root user.
 
 # ---- build stage: the Debian build dependencies and a CMake build of the ragc binary

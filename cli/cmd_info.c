@@ -26,10 +26,64 @@ static int parse_common(cli_common *c, int argc, char **argv, const char *usage_
     return -1;
 }
 
+/* The content cache's figures (read-only; absent file: "none yet"), as text or into o. */
+static void cache_stats(const rag_config *cfg, json_t *o)
+{
+    char *path = rag_cache_file(cfg);
+    if (!path)
+        return;
+    rag_cache_params p = {path, (uint64_t)cfg->cache.max_mb * 1024 * 1024, true};
+    rag_cache *c = NULL;
+    rag_cache_stats s;
+    rag_err err;
+    rag_err_clear(&err);
+    rag_status st = rag_cache_open(&p, &c, &err);
+    if (st == RAG_OK)
+        st = rag_cache_stats_get(c, &s, &err);
+    rag_cache_close(c);
+    if (o) {
+        json_t *cj = json_pack("{ss sb}", "path", path, "enabled", cfg->cache.enabled);
+        if (cj && st == RAG_OK) {
+            json_object_set_new(cj, "bytes", json_integer((json_int_t)s.bytes));
+            json_object_set_new(cj, "max_bytes", json_integer((json_int_t)s.max_bytes));
+            for (int k = 0; k < RAG_CACHE_KINDS; k++) {
+                double rate = rag_cache_hit_rate(&s.total[k]);
+                json_t *kj = json_pack("{sI sI sI sI sI so}", "entries", (json_int_t)s.entries[k], "hits",
+                                       (json_int_t)s.total[k].hits, "misses", (json_int_t)s.total[k].misses, "puts",
+                                       (json_int_t)s.total[k].puts, "evictions", (json_int_t)s.total[k].evictions,
+                                       "hit_rate", rate < 0 ? json_null() : json_real(rate));
+                json_object_set_new(cj, rag_cache_kind_str((rag_cache_kind)k), kj);
+            }
+        } else if (cj && st != RAG_E_NOT_FOUND) {
+            json_object_set_new(cj, "error", json_string(err.msg));
+        }
+        json_object_set_new(o, "cache", cj);
+    } else if (st == RAG_E_NOT_FOUND) {
+        printf("cache      %s (none yet%s)\n", path, cfg->cache.enabled ? "" : "; disabled in the configuration");
+    } else if (st != RAG_OK) {
+        printf("cache      %s: %s\n", path, err.msg);
+    } else {
+        printf("cache      %s%s, %.1f of %.0f MB\n", path, cfg->cache.enabled ? "" : " (disabled)",
+               (double)s.bytes / 1e6, (double)s.max_bytes / 1e6);
+        for (int k = 0; k < RAG_CACHE_KINDS; k++) {
+            double rate = rag_cache_hit_rate(&s.total[k]);
+            char pct[16] = "-";
+            if (rate >= 0)
+                snprintf(pct, sizeof pct, "%.1f%%", rate * 100);
+            printf("  %-10s %llu entries, %llu hits, %llu misses, hit rate %s, %llu evicted\n",
+                   rag_cache_kind_str((rag_cache_kind)k), (unsigned long long)s.entries[k],
+                   (unsigned long long)s.total[k].hits, (unsigned long long)s.total[k].misses, pct,
+                   (unsigned long long)s.total[k].evictions);
+        }
+    }
+    free(path);
+}
+
 int cmd_stats(int argc, char **argv)
 {
     cli_common c = {0};
-    int rc = parse_common(&c, argc, argv, "ragc stats [options]   (documents, chunks, pages, store size)");
+    int rc = parse_common(&c, argc, argv,
+                          "ragc stats [options]   (documents, chunks, pages, store size, cache hit rate)");
     if (rc >= 0)
         return rc;
     rag_config *cfg = cli_load_config(&c);
@@ -52,6 +106,8 @@ int cmd_stats(int argc, char **argv)
                               (json_int_t)s.documents, "chunks", (json_int_t)s.chunks, "pages", (json_int_t)s.pages,
                               "pages_failed", (json_int_t)s.pages_failed, "text_bytes", (json_int_t)s.text_bytes,
                               "file_bytes", (json_int_t)(s.db_file_bytes + s.wal_file_bytes));
+        if (o)
+            cache_stats(cfg, o);
         char *js = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         printf("%s\n", js ? js : "null");
         free(js);
@@ -61,6 +117,7 @@ int cmd_stats(int argc, char **argv)
                "file       %.1f MB\n",
                rag_engine_store_path(e), (long long)s.documents, (long long)s.chunks, (long long)s.pages,
                (double)s.text_bytes / 1e6, (double)(s.db_file_bytes + s.wal_file_bytes) / 1e6);
+        cache_stats(cfg, NULL);
     }
     rag_engine_close(e);
     rag_config_free(cfg);

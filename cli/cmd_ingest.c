@@ -138,11 +138,11 @@ int cmd_ingest(int argc, char **argv)
     } else {
         if (common.json) {
             printf("{\"files\":%zu,\"ignored\":%zu,\"added\":%zu,\"updated\":%zu,\"unchanged\":%zu,"
-                   "\"skipped\":%zu,\"pages\":%zu,\"pages_failed\":%zu,\"chunks\":%zu,\"embedded\":%zu,\"ms\":%.1f,"
-                   "\"interrupted\":%s}\n",
+                   "\"skipped\":%zu,\"pages\":%zu,\"pages_failed\":%zu,\"chunks\":%zu,\"embedded\":%zu,"
+                   "\"embed_cache_hits\":%zu,\"embed_cache_misses\":%zu,\"ms\":%.1f,\"interrupted\":%s}\n",
                    sum.files, sum.files_ignored, sum.docs_added, sum.docs_updated, sum.docs_unchanged,
-                   sum.docs_skipped, sum.pages, sum.pages_failed, sum.chunks, sum.docs_embedded, sum.ms,
-                   sum.cancelled ? "true" : "false");
+                   sum.docs_skipped, sum.pages, sum.pages_failed, sum.chunks, sum.docs_embedded,
+                   sum.embed_cache_hits, sum.embed_cache_misses, sum.ms, sum.cancelled ? "true" : "false");
         } else {
             printf("%s %zu files: %zu documents added, %zu updated, %zu unchanged, %zu skipped; "
                    "%zu pages, %zu chunks in %.1f s",
@@ -150,7 +150,8 @@ int cmd_ingest(int argc, char **argv)
                    sum.docs_updated, sum.docs_unchanged, sum.docs_skipped, sum.pages, sum.chunks,
                    sum.ms / 1000.0);
             if (sum.docs_embedded)
-                printf("; %zu documents embedded", sum.docs_embedded);
+                printf("; %zu documents embedded (%zu chunk vectors from the cache, %zu computed)",
+                       sum.docs_embedded, sum.embed_cache_hits, sum.embed_cache_misses);
             if (sum.files_ignored)
                 printf(" (%zu unsupported files ignored)", sum.files_ignored);
             printf("\n");

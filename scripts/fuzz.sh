@@ -20,6 +20,7 @@ shift || true
 case "$SECS" in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 ;; esac
 BUILD=${RAGC_FUZZ_BUILD:-$SRC/build-fuzz}
 SHARED=${RAGC_SHARED_DIR:-$SRC/../shared}
+export RAGC_SHARED_DIR=$SHARED # fuzz_local_wordpiece loads its vocabulary from there
 DATA="$SHARED/data"
 
 if [ $# -gt 0 ]; then
@@ -32,11 +33,14 @@ else
   done
 fi
 
-# Per target: -max_len, per-input -timeout (s), and extra read-only seed dirs (missing ones skipped).
+# Per target: -max_len, per-input -timeout (s), and extra read-only seed dirs (missing ones skipped);
+# fuzz/<target>.dict, when present, is passed as -dict.
 max_len() {
   case "$1" in
     ingest_pdf|ingest_html) echo 65536 ;;
+    local_tokenizer_json) echo 32768 ;;
     ingest_markdown|ingest_beir|config_load|net_stream|server_multipart) echo 16384 ;;
+    models_responses|local_safetensors) echo 16384 ;;
     *) echo 8192 ;;
   esac
 }
@@ -50,7 +54,9 @@ extra_dirs() {
     ingest_html) echo "$SRC/tests/fixtures/ingest $SRC/web" ;;
     ingest_markdown) echo "$SRC/tests/fixtures/ingest $SRC/docs" ;;
     ingest_beir|eval_load) echo "$SRC/tests/fixtures/ingest $DATA/scifact" ;;
-    ingest_normalize|text_pipeline) echo "$SRC/tests/fixtures/ingest $DATA/scifact" ;;
+    ingest_normalize|text_pipeline|local_wordpiece) echo "$SRC/tests/fixtures/ingest $DATA/scifact" ;;
+    local_safetensors|local_tokenizer_json) echo "$DATA/fixtures/hf" ;;
+    pipeline_citations) echo "$SRC/tests/fixtures/ingest" ;;
     *) echo "" ;;
   esac
 }
@@ -83,7 +89,7 @@ rows=()
 failed=0
 for t in "${TARGETS[@]}"; do
   if [ -z "${BUILT[$t]:-}" ]; then
-    rows+=("$(printf '%-18s %10s %6s %7s %7s  %s' "$t" - - - - "BUILD FAILED")")
+    rows+=("$(printf '%-22s %10s %6s %7s %7s  %s' "$t" - - - - "BUILD FAILED")")
     continue
   fi
   bin="$BUILD/fuzz_$t"
@@ -96,8 +102,10 @@ for t in "${TARGETS[@]}"; do
   for d in $(extra_dirs "$t"); do [ -d "$d" ] && dirs+=("$d"); done
   before=$(find "$art" -type f | wc -l)
   echo "== fuzz_$t: ${SECS}s, -max_len=$(max_len "$t") (log: $log)"
+  dict=()
+  [ -f "$SRC/fuzz/$t.dict" ] && dict=(-dict="$SRC/fuzz/$t.dict")
   "$bin" -max_total_time="$SECS" -max_len="$(max_len "$t")" -timeout="$(timeout_s "$t")" \
-         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1
+         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" "${dirs[@]}" >"$log" 2>&1
   rc=$?
   after=$(find "$art" -type f | wc -l)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -111,11 +119,11 @@ for t in "${TARGETS[@]}"; do
     status="CRASH: $(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz invariant failed|Timeout|out-of-memory' "$log" | cut -c1-90)"
     ls -t "$art" | head -3 | sed "s|^|   reproducer: $art/|"
   fi
-  rows+=("$(printf '%-18s %10s %6s %7s %7s  %s' "$t" "${runs:-?}" "${cov:-?}" "${ft:-?}" "$crashes" "$status")")
+  rows+=("$(printf '%-22s %10s %6s %7s %7s  %s' "$t" "${runs:-?}" "${cov:-?}" "${ft:-?}" "$crashes" "$status")")
 done
 
 echo
-printf '%-18s %10s %6s %7s %7s  %s\n' target runs cov ft crashes status
+printf '%-22s %10s %6s %7s %7s  %s\n' target runs cov ft crashes status
 for r in "${rows[@]}"; do echo "$r"; done
 [ $failed -ne 0 ] && exit 1
 [ $build_failed -ne 0 ] && exit 2

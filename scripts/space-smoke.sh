@@ -2,8 +2,10 @@
 # Smoke test of the Hugging Face Space start-up without Docker: runs the Dockerfile's CMD (parsed
 # from the Dockerfile, so it is the same command) as an unprivileged user with SPACE_ID set, on a
 # temporary data dir and a free loopback-reachable port, then checks /healthz, /readyz, the page,
-# /metrics, an upload, a cited answer, the process's UID, a clean exit on SIGTERM, and the
-# fallback to $HOME/data when RAGC_DATA_DIR is not writable.
+# /metrics, the process's UID and a clean exit on SIGTERM; that without RAGC_API_KEY an upload is
+# refused (the CMD binds 0.0.0.0) while questions are answered; that with RAGC_API_KEY set (as a
+# Space secret) the owner uploads with the key, visitors ask without it and get a cited answer;
+# and the fallback to $HOME/data when RAGC_DATA_DIR is not writable.
 #
 # Usage: scripts/space-smoke.sh [path/to/ragc]   (default: $RAGC_BIN, else build/ragc)
 # Env:   RAGC_SHARED_DIR (default ../shared), RAGC_TMP (default /tmp),
@@ -74,15 +76,16 @@ chown "$RUN_UID:$RUN_GID" "$WORK/home"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# start_server DATA_DIR: runs the CMD in the image's environment (ENV lines of the Dockerfile,
-# SPACE_ID as a Space sets it, no HF_TOKEN). Remote model calls are pointed at a closed loopback
-# port through the proxy variables, so nothing leaves the machine.
+# start_server DATA_DIR [API_KEY]: runs the CMD in the image's environment (ENV lines of the
+# Dockerfile, SPACE_ID as a Space sets it, no HF_TOKEN; RAGC_API_KEY as a Space secret sets it when
+# API_KEY is given). Remote model calls are pointed at a closed loopback port through the proxy
+# variables, so nothing leaves the machine.
 start_server() {
   PORT=$(free_port)
   BASE="http://127.0.0.1:$PORT"
   LOG="$WORK/server-$PORT.log"
   env -i PATH="$WORK/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK/home" LANG=C.UTF-8 \
-    SPACE_ID=test/ragc SPACE_HOST=test-ragc.hf.space RAGC_DATA_DIR="$1" PORT="$PORT" \
+    SPACE_ID=test/ragc SPACE_HOST=test-ragc.hf.space RAGC_DATA_DIR="$1" PORT="$PORT" ${2:+RAGC_API_KEY="$2"} \
     https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
     no_proxy=127.0.0.1,localhost \
     ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
@@ -139,17 +142,32 @@ if [ "$code" = 200 ] && grep -q 'app.js' "$WORK/index.html"; then ok "web page s
 code=$(req -o "$WORK/metrics" -w '%{http_code}' "$BASE/metrics")
 if [ "$code" = 200 ] && grep -q '^# TYPE' "$WORK/metrics"; then ok "metrics in Prometheus text format"; else not_ok "GET /metrics answered $code: $(head -c 300 "$WORK/metrics")"; fi
 
-code=$(req -o "$WORK/upload.json" -w '%{http_code}' -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
+# Without RAGC_API_KEY: the CMD listens on 0.0.0.0, so uploads are refused and say how to enable them.
+body=$(req "$BASE/readyz")
+json_check "no key: readyz reports reads open, writes disabled" "$body" "d['access'] == {'reads': 'open', 'writes': 'disabled'}"
+code=$(req -o "$WORK/upload0.json" -w '%{http_code}' -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
+body=$(cat "$WORK/upload0.json")
+if [ "$code" = 403 ]; then ok "no key: upload refused with 403"; else not_ok "no key: upload answered $code: ${body:0:500}"; fi
+json_check "no key: the refusal says to set RAGC_API_KEY" "$body" "d['error']['code'] == 'writes_disabled' and 'RAGC_API_KEY' in d['error']['message']"
+stop_server "space without a key"
+
+# With RAGC_API_KEY set as a Space secret: the owner uploads with the key; visitors ask without it.
+KEY="smoke-owner-key-$$"
+if start_server "$DATA" "$KEY"; then ok "healthz answers with RAGC_API_KEY set"; else die "server with RAGC_API_KEY did not answer /healthz; log: $(tail -c 2000 "$LOG")"; fi
+code=$(req -o "$WORK/upload1.json" -w '%{http_code}' -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
+if [ "$code" = 401 ]; then ok "key set: upload without the key refused with 401"; else not_ok "key set: keyless upload answered $code: $(head -c 500 "$WORK/upload1.json")"; fi
+code=$(req -o "$WORK/upload.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
 body=$(cat "$WORK/upload.json")
-if [ "$code" = 201 ]; then ok "upload answered 201"; else not_ok "upload answered $code: ${body:0:500}"; fi
+if [ "$code" = 201 ]; then ok "key set: upload with the key answered 201"; else not_ok "upload answered $code: ${body:0:500}"; fi
 json_check "upload added the PDF" "$body" "len(d['documents']) == 1 and not d.get('skipped')"
 
 body=$(req -H 'Content-Type: application/json' \
   -d '{"question":"What does a blind text give you information about?","k":3}' "$BASE/v1/ask")
-json_check "answer cites a source" "$body" "d['found'] and '[1]' in d['answer'] and len(d['sources']) >= 1"
+json_check "answer (asked without a key) cites a source" "$body" "d['found'] and '[1]' in d['answer'] and len(d['sources']) >= 1"
 json_check "source is the PDF at a page" "$body" "'pdflatex-4-pages' in (d['sources'][0]['document'] or '') and isinstance(d['sources'][0]['page'], int)"
 json_check "without a token: bm25 retrieval, extractive answer" "$body" \
   "d['report']['stages']['retriever']['backend'].startswith('bm25') and d['report']['stages']['generator']['backend'] == 'extractive'"
+if grep -q "$KEY" "$LOG"; then not_ok "the API key appears in the server log"; else ok "the API key is not in the server log"; fi
 
 profile=$(env -i PATH="$WORK/bin:/usr/bin:/bin" HOME="$WORK/home" SPACE_ID=test/ragc RAGC_DATA_DIR="$DATA" \
   "${AS_USER[@]}" ragc config 2>&1 || true)
@@ -157,10 +175,22 @@ if printf '%s' "$profile" | grep -q 'hf_spaces'; then ok "SPACE_ID selects the h
 if [ -n "$(find "$DATA" -maxdepth 1 -name '*.db' 2>/dev/null)" ]; then ok "store written under RAGC_DATA_DIR"; else not_ok "no store in $DATA: $(ls -la "$DATA" 2>&1)"; fi
 stop_server "space"
 
+# Without the key again (the secret removed): the owner's documents still answer visitors'
+# questions; uploads are refused again.
+if start_server "$DATA"; then ok "restarts without RAGC_API_KEY"; else die "restart without a key failed; log: $(tail -c 2000 "$LOG")"; fi
+code=$(req -o "$WORK/upload3.json" -w '%{http_code}' -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
+if [ "$code" = 403 ]; then ok "no key: upload refused again (403)"; else not_ok "no key: upload answered $code: $(head -c 500 "$WORK/upload3.json")"; fi
+code=$(req -o "$WORK/ask3.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d '{"question":"What does a blind text give you information about?","k":3}' "$BASE/v1/ask")
+body=$(cat "$WORK/ask3.json")
+if [ "$code" = 200 ]; then ok "no key: a question is answered (200)"; else not_ok "no key: ask answered $code: ${body:0:500}"; fi
+json_check "no key: the answer cites the PDF" "$body" "d['found'] and '[1]' in d['answer'] and 'pdflatex-4-pages' in (d['sources'][0]['document'] or '')"
+stop_server "space without a key, with documents"
+
 # ---- /data not writable: the start command falls back to $HOME/data
-if start_server "/proc/ragc-not-writable/ragc"; then
+if start_server "/proc/ragc-not-writable/ragc" "$KEY"; then
   ok "starts when RAGC_DATA_DIR is not writable"
-  code=$(req -o "$WORK/upload2.json" -w '%{http_code}' -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
+  code=$(req -o "$WORK/upload2.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" -F "file=@$PDF;type=application/pdf" "$BASE/v1/documents")
   if [ "$code" = 201 ] && [ -d "$WORK/home/data" ] && [ -n "$(find "$WORK/home/data" -maxdepth 1 -name '*.db')" ]; then
     ok "falls back to \$HOME/data"
   else

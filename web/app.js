@@ -102,6 +102,11 @@
     return new ApiError(`${msg} (HTTP ${status})`, status, code);
   }
 
+  // Why the key prompt opens: writes (uploads, deletions) need the owner's key even where anyone
+  // may read (the server's access rules: readyz "access", docs/security.md).
+  const OWNER_KEY_REASON = 'Uploading and deleting documents needs the owner\'s API key.';
+  const KEY_REASON = 'This server needs an API key.';
+
   // fetch() with the API key; on 401 asks for a key and retries (at most twice).
   async function apiFetch(path, init) {
     for (let attempt = 0; ; attempt++) {
@@ -110,7 +115,8 @@
       const res = await fetch(path, opts);
       if (res.status !== 401 || attempt >= 2) return res;
       const err = await errorFrom(res);
-      const saved = await askForKey(getKey() ? `The API key was refused: ${err.message}.` : 'This server needs an API key.');
+      const write = /^(POST|DELETE)$/i.test(opts.method || '') && /^v1\/documents/.test(path);
+      const saved = await askForKey(getKey() ? `The API key was refused: ${err.message}.` : (write ? OWNER_KEY_REASON : KEY_REASON));
       if (!saved) return new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'no API key given' } }),
         { status: 401, statusText: 'Unauthorized', headers: { 'Content-Type': 'application/json' } });
     }
@@ -539,7 +545,7 @@
         const status = xhr.status;
         if (status === 401 && (attempt || 0) < 2) {
           const e = errorFromText(status, xhr.statusText, xhr.responseText);
-          const saved = await askForKey(getKey() ? `The API key was refused: ${e.message}.` : 'This server needs an API key.');
+          const saved = await askForKey(getKey() ? `The API key was refused: ${e.message}.` : OWNER_KEY_REASON);
           if (saved) { resolve(uploadOne(file, row, (attempt || 0) + 1)); return; }
         }
         row.progress.value = 1;
@@ -671,10 +677,32 @@
     s.className = 'server-status good';
     s.textContent = typeof nDocs === 'number' ? `Ready · ${nDocs} document${nDocs === 1 ? '' : 's'}` : 'Ready';
   }
+  // What /readyz says about writes: "open", "key" (the owner's key; the page asks for it on the
+  // first upload) or "disabled" (no key configured on a public address: uploads are refused).
+  function showAccess(access) {
+    const hint = $('upload-hint');
+    const writes = access && typeof access.writes === 'string' ? access.writes : 'open';
+    const disabled = writes === 'disabled';
+    $('file-input').disabled = disabled;
+    $('upload-button').disabled = disabled;
+    if (disabled) {
+      hint.textContent = 'Uploads are turned off on this server. Its owner enables them by setting RAGC_API_KEY '
+        + '(on a Hugging Face Space: a secret in the Space settings).';
+    } else if (writes === 'key') {
+      hint.textContent = getKey() ? 'Uploads and deletions use the API key saved in this tab.'
+        : 'Uploading and deleting documents needs the owner\'s API key: you will be asked for it.';
+    }
+    hint.hidden = !(disabled || writes === 'key');
+  }
+
   async function checkReady() {
     try {
       const res = await fetch('readyz', { headers: authHeaders() });
       ready = res.ok || res.status === 401; // 401: up, but needs the API key
+      if (res.ok) {
+        const body = await res.json().catch(() => null);
+        showAccess(body && body.access);
+      }
     } catch (_) {
       ready = false;
     }

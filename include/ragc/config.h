@@ -57,6 +57,12 @@ typedef enum rag_config_fusion {
     RAG_CONFIG_FUSION_DENSE_ONLY  /* "dense_only" */
 } rag_config_fusion;
 
+/* In-memory form of the dense index (vectors are always stored as f32; see ragc/dense.h). */
+typedef enum rag_config_dense_precision {
+    RAG_CONFIG_DENSE_F32 = 0, /* "f32": exact cosine scores */
+    RAG_CONFIG_DENSE_INT8     /* "int8": per-vector symmetric int8, 4x less memory, approximate scores */
+} rag_config_dense_precision;
+
 /* One member of a backend chain (embedder, reranker or answer generator). Strings are owned by
  * the rag_config. Unset numeric fields hold -1 ("use the stage default"). */
 typedef struct rag_backend_config {
@@ -95,7 +101,8 @@ typedef struct rag_config {
     } document_processor;
 
     struct {
-        rag_backend_config *chain; /* n_chain >= 1 backends tried in order; type "none" = no dense retrieval */
+        rag_backend_config *chain; /* n_chain backends tried in order; 0 ("chain: []" or "chain:") or
+                                      type "none" = no dense retrieval (BM25 only) */
         size_t n_chain;
     } embedder;
 
@@ -119,6 +126,9 @@ typedef struct rag_config {
             double dense_weight;      /* weight of the dense score for "weighted", 0..1 (0.5) */
         } fusion;
         struct {
+            rag_config_dense_precision precision; /* (f32) */
+        } dense;
+        struct {
             bool enabled;       /* rerank fused candidates with the reranker chain (false) */
             const char *model;  /* default cross-encoder for reranker backends without model */
             int max_candidates; /* candidates sent to the reranker, 1..1000 (50) */
@@ -127,7 +137,8 @@ typedef struct rag_config {
     } retriever;
 
     struct {
-        rag_backend_config *chain; /* n_chain >= 1 backends tried in order; "extractive" needs no LLM */
+        rag_backend_config *chain; /* n_chain backends tried in order; 0 ("chain: []" or "chain:") =
+                                      extractive answers only; "extractive" needs no LLM */
         size_t n_chain;
         int max_sentences;  /* sentences in an extractive answer, 1..50 (4) */
         int context_tokens; /* token budget of the retrieved context in a prompt, 64..131072 (3000) */
@@ -135,6 +146,12 @@ typedef struct rag_config {
         double temperature; /* sampling temperature, 0..2 (0.2) */
         bool stream;        /* stream tokens to the client as they are generated (false) */
     } answer_generator;
+
+    struct {
+        bool enabled;     /* cache embeddings and rerank scores by content (true) */
+        const char *path; /* cache file; "" = <data_dir>/cache.db */
+        int max_mb;       /* cap on the cached values, MiB, 1..1048576 (512); least recently used go first */
+    } cache;
 
     struct {
         const char *data_dir;        /* directory of the store and caches ("${RAGC_DATA_DIR:-.ragc}") */
@@ -193,6 +210,7 @@ const char *rag_config_profile_name(size_t i);
 const char *rag_config_stemmer_str(rag_config_stemmer s);
 const char *rag_config_stopwords_str(rag_config_stopwords s);
 const char *rag_config_fusion_str(rag_config_fusion f);
+const char *rag_config_dense_precision_str(rag_config_dense_precision p);
 
 #ifdef __cplusplus
 }

@@ -102,6 +102,9 @@ bool rag_utf8_valid(const char *s, size_t n, size_t *bad_offset);
 /* strdup/strndup that return NULL on failure (same as libc, named for clarity). */
 char *rag_strdup(const char *s);
 char *rag_strndup(const char *s, size_t n);
+/* mkdir -p of the directory part of path (nothing for a bare file name). Errors: RAG_E_IO naming
+ * the directory that could not be made (or that is a file), RAG_E_NOMEM. */
+rag_status rag_mkdir_parents(const char *path, rag_err *err);
 
 #ifdef __cplusplus
 }

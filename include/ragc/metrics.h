@@ -77,6 +77,10 @@ rag_metric_t *rag_metrics_find(rag_metrics_t *m, const char *name);
 rag_status rag_metrics_inc(rag_metric_t *f, const char *const *values, double delta);
 /* Gauge: sets the value. */
 rag_status rag_metrics_set(rag_metric_t *f, const char *const *values, double v);
+/* Counter: raises the value to v when v is larger, else leaves it (a counter mirrored from a
+ * monotonic total read at scrape time; concurrent scrapes cannot double-count). NaN or a
+ * non-counter family -> RAG_E_BAD_INPUT. */
+rag_status rag_metrics_raise(rag_metric_t *f, const char *const *values, double v);
 /* Histogram: records one observation of v. */
 rag_status rag_metrics_observe(rag_metric_t *f, const char *const *values, double v);
 /* Any type: creates the series at zero if it does not exist, so it renders before first use. */

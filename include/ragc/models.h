@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "ragc/cache.h"
 #include "ragc/config.h"
 #include "ragc/core.h"
 #include "ragc/models_cost.h"
@@ -74,6 +75,8 @@ typedef struct rag_models_env {
     rag_price_catalog *catalog;     /* borrowed, optional: shared HF catalogue cache; NULL = each
                                        huggingface generator keeps its own */
     const atomic_int *cancel;       /* borrowed, optional: non-zero stops calls with RAG_E_CANCELLED */
+    rag_cache *cache;               /* borrowed, optional: embedder and reranker chains look results up here
+                                       first and store what they compute (see "chains" below) */
     /* extra backends (e.g. "local"), looked up by name before the built-in ones; borrowed */
     const rag_embedder_vtable *const *embedders;
     size_t n_embedders;
@@ -141,6 +144,10 @@ struct rag_embedder_vtable {
      * texts[i], caller frees with free(); NULL and *dim 0 on failure or when n == 0. rq may be NULL. */
     rag_status (*embed)(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                         int *dim, rag_call_stats *stats, rag_err *err);
+    /* Optional: writes to buf[cap] a string that changes whenever the model's outputs may change
+     * (e.g. the Hub commit of its weights); part of the cache key. NULL: the configuration (type,
+     * base_url, model) identifies the model (hosted models). */
+    rag_status (*revision)(void *ctx, char *buf, size_t cap, rag_err *err);
 };
 
 /* Built-in vtable by name ("huggingface_api", "tei", "ollama"); NULL if none. Static, never freed. */
@@ -156,6 +163,8 @@ void rag_embedder_free(rag_embedder_t *e); /* NULL is a no-op */
 /* See rag_embedder_vtable.embed. stats may be NULL. The error message is redacted. */
 rag_status rag_embedder_embed(rag_embedder_t *e, rag_models_request *rq, const char *const *texts, size_t n,
                               float **vecs, int *dim, rag_call_stats *stats, rag_err *err);
+/* The backend's revision string (see the vtable) into buf[cap]; "" when it has none. */
+rag_status rag_embedder_revision(rag_embedder_t *e, char *buf, size_t cap, rag_err *err);
 
 /* ---- rerankers ---- */
 
@@ -167,6 +176,7 @@ struct rag_reranker_vtable {
      * more relevant; logits, not probabilities), in input order. query, passages: borrowed. */
     rag_status (*rerank)(void *ctx, rag_models_request *rq, const char *query, const char *const *passages,
                          size_t n, double *scores, rag_call_stats *stats, rag_err *err);
+    rag_status (*revision)(void *ctx, char *buf, size_t cap, rag_err *err); /* as the embedder's */
 };
 
 const rag_reranker_vtable *rag_reranker_find(const char *name); /* "huggingface_api", "tei" */
@@ -178,6 +188,7 @@ void rag_reranker_free(rag_reranker_t *r);
 rag_status rag_reranker_rerank(rag_reranker_t *r, rag_models_request *rq, const char *query,
                                const char *const *passages, size_t n, double *scores, rag_call_stats *stats,
                                rag_err *err);
+rag_status rag_reranker_revision(rag_reranker_t *r, char *buf, size_t cap, rag_err *err);
 
 /* ---- generators ---- */
 
@@ -267,6 +278,8 @@ typedef struct rag_chain_member_report {
     bool cost_known;
     rag_model_try *models; /* n_models models tried, in order; owned */
     size_t n_models;
+    size_t cache_hits;    /* inputs answered from the cache (env.cache) instead of the backend */
+    size_t cache_misses;  /* inputs looked up and not found (sent to the backend) */
 } rag_chain_member_report;
 
 typedef struct rag_chain_report {
@@ -279,6 +292,7 @@ typedef struct rag_chain_report {
     double total_ms;      /* over all members */
     int64_t tokens_in, tokens_out;
     double cost_usd;
+    size_t cache_hits, cache_misses; /* over all members */
 } rag_chain_report;
 
 void rag_chain_report_init(rag_chain_report *r);
@@ -286,9 +300,9 @@ void rag_chain_report_init(rag_chain_report *r);
 void rag_chain_report_free(rag_chain_report *r);
 
 /* Renders the report: {"stage","served_by","served_index","served_model","builtin","ms",
- * "tokens_in","tokens_out","cost_usd","members":[{"index","type","builtin","status","reason",
- * "ms","attempts","requests","http_status","provider","tokens_in","tokens_out","cost_usd",
- * "cost_known","models":[{"model","status","reason","ms","attempts","http_status","request_id"}]}]}
+ * "tokens_in","tokens_out","cost_usd","cache_hits","cache_misses","members":[{"index","type",
+ * "builtin","status","reason","ms","attempts","requests","http_status","provider","tokens_in",
+ * "tokens_out","cost_usd","cost_known","cache_hits","cache_misses","models":[{"model","status","reason","ms","attempts","http_status","request_id"}]}]}
  * Status strings are rag_status_str. *out: caller frees with json_decref. */
 rag_status rag_chain_report_to_json(const rag_chain_report *r, json_t **out, rag_err *err);
 
@@ -305,7 +319,13 @@ rag_status rag_chain_report_to_json(const rag_chain_report *r, json_t **out, rag
  * - a failure moves on to the next member (retries exhausted, circuit open, auth, budget, not
  *   found, bad input, too large, config), except RAG_E_CANCELLED and RAG_E_NOMEM, which end it.
  * When every member failed, the last member's status is returned and err lists each member's
- * status. report may be NULL. Chains are thread-safe when the env's net client is (it is) and
+ * status. report may be NULL.
+ *
+ * Cache (embedder and reranker chains, when env->cache is set): before calling a member, the
+ * chain looks every input up under that member's identity (type, base_url, model, normalize,
+ * revision); inputs found are not sent, and a member whose inputs are all cached serves without
+ * a call (even when its circuit is open). What a member computes is stored. Cache errors are
+ * logged and ignored. The report counts hits and misses per member. Chains are thread-safe when the env's net client is (it is) and
  * each request uses its own rag_models_request and report. */
 
 typedef struct rag_embedder_chain rag_embedder_chain;

@@ -235,6 +235,14 @@ rag_status rag_net_client_set_rate_limit(rag_net_client *c, const char *backend,
 /* State of the (backend, model) breaker, or -1 if no call has created it yet. */
 int rag_net_client_breaker_state(rag_net_client *c, const char *backend, const char *model);
 
+/* Receives one breaker of a client: backend, model and t borrowed, valid during the call. */
+typedef void (*rag_net_breaker_visit_fn)(void *ud, const char *backend, const char *model,
+                                         rag_net_breaker_state state, const rag_net_breaker_transitions *t);
+/* Calls fn once per (backend, model) breaker the client has created, in creation order, with
+ * its current state and transition counts (for metrics). Holds the client's registry lock
+ * meanwhile: fn must not call into c. NULL c or fn: no-op. */
+void rag_net_client_breakers(rag_net_client *c, rag_net_breaker_visit_fn fn, void *ud);
+
 /* The underlying HTTP client (borrowed, valid until rag_net_client_free). */
 rag_http_client *rag_net_client_http(rag_net_client *c);
 

@@ -180,6 +180,17 @@ rag_net_breaker_state rag_net_breaker_get_state(rag_net_breaker *b);
 /* Consecutive failures counted in the closed state (for tests and metrics). */
 int rag_net_breaker_failures(rag_net_breaker *b);
 
+/* State changes of a breaker since its creation, by the state entered. Every state change is
+ * exactly one of these (closed -> open and half-open -> open both count as opened). */
+typedef struct rag_net_breaker_transitions {
+    unsigned long opened;      /* -> open: failure_threshold failures in a row, or a failed probe */
+    unsigned long half_opened; /* open -> half-open: the cool-down passed and a call came */
+    unsigned long closed;      /* half-open -> closed: a probe succeeded */
+} rag_net_breaker_transitions;
+
+/* *out = the counts (all zero for b == NULL). Thread-safe. */
+void rag_net_breaker_get_transitions(rag_net_breaker *b, rag_net_breaker_transitions *out);
+
 /* ---- token-bucket rate limiter (one per backend) ---- */
 
 typedef struct rag_net_limiter_params {

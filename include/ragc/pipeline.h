@@ -29,10 +29,18 @@ typedef struct rag_engine rag_engine;
 typedef struct rag_backends rag_backends;
 rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_err *err);
 void rag_backends_free(rag_backends *b); /* NULL is a no-op */
+/* The remote-call client of b, for its breaker states and counts (metrics): borrowed, valid until
+ * rag_backends_free; NULL when b is NULL or no chain has a remote member. */
+rag_net_client *rag_backends_net(rag_backends *b);
 /* The directory holding a local model: model is a Hugging Face repo id (resolved through the
  * huggingface_hub cache, files downloaded when missing unless HF_HUB_OFFLINE is set) or a local
  * directory. *dir_out: caller frees with free(). */
 rag_status rag_local_model_dir(const char *model, char **dir_out, rag_err *err);
+
+/* The content cache file of cfg (cache.path, or <data_dir>/cache.db; see ragc/cache.h). Caller
+ * frees with free(); NULL when out of memory. The embedder and reranker chains of rag_backends use
+ * it when cache.enabled. */
+char *rag_cache_file(const rag_config *cfg);
 
 typedef struct rag_engine_params {
     const char *store_path; /* NULL: <global_settings.data_dir>/ragc.db */
@@ -84,6 +92,7 @@ typedef struct rag_ingest_summary {
     size_t docs_added, docs_updated, docs_unchanged, docs_skipped;
     size_t pages, pages_failed, chunks; /* of the documents added or updated */
     size_t docs_embedded;  /* documents whose chunks got vectors from the embedder chain */
+    size_t embed_cache_hits, embed_cache_misses; /* chunk embeddings found in / missing from the cache */
     double ms;
     bool cancelled;
 } rag_ingest_summary;
@@ -190,9 +199,15 @@ rag_ask_params rag_ask_default_params(void);
 
 rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err);
 void rag_answer_clear(rag_answer *a);
+/* Milliseconds spent inside model backends (remote calls and local inference) for this answer:
+ * the sum over the chain members called. total_ms minus this is ragc's own overhead. */
+double rag_answer_model_ms(const rag_answer *a);
 /* Human-readable answer + sources list. */
 void rag_answer_print(const rag_answer *a, FILE *f);
-/* JSON: {"question","answer","found","sources":[...],"report":{...}}. Appends to out. */
+/* JSON: {"question","answer","found","sources":[...],"report":{"stages":{<stage>:{"backend","ms",
+ * "note"?,"cache_hits"?,"cache_misses"?,"chain"?}},"total_ms","model_ms","overhead_ms",
+ * "cache":{"hits","misses"},"cost_usd","tokens_in","tokens_out","citations_valid",
+ * "invalid_citations"}}. Appends to out. */
 rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out);
 
 /* ---- prompts for LLM generators ---- */
@@ -206,26 +221,75 @@ rag_status rag_prompt_build(const rag_search_result *res, const char *question, 
                             rag_buf *user, size_t *used, size_t *n_used, rag_err *err);
 
 /* ---- eval ---- */
+/* What retrieves the documents of an evaluation run. In every case a document scores as its best
+ * chunk (chunk rankings of 2 x depth are mapped to document rankings of depth), and a ranking is
+ * ordered as trec_eval orders it: score descending, equal scores by doc id descending. */
+typedef enum rag_beir_retriever {
+    RAG_BEIR_BM25 = 0,     /* "bm25" */
+    RAG_BEIR_DENSE,        /* "dense": the embedder chain and the engine's dense index
+                              (retriever.dense.precision) */
+    RAG_BEIR_HYBRID,       /* "hybrid": the bm25 and dense document rankings fused by
+                              retriever.fusion (rrf: 1/(rrf_k + rank) summed; weighted) */
+    RAG_BEIR_HYBRID_RERANK /* "hybrid-rerank": the hybrid ranking whose first rerank_candidates
+                              documents (their best chunk) are reordered by the reranker chain */
+} rag_beir_retriever;
+
+/* "bm25", "dense", "hybrid", "hybrid-rerank"; "?" out of range. Static. */
+const char *rag_beir_retriever_str(rag_beir_retriever r);
+/* Parses one of those names into *out; RAG_E_BAD_INPUT naming the accepted ones otherwise. */
+rag_status rag_beir_retriever_parse(const char *name, rag_beir_retriever *out, rag_err *err);
+
 typedef struct rag_beir_params {
     const char *corpus_path;   /* BEIR corpus.jsonl (ingested into the engine's store) */
     const char *queries_path;  /* BEIR queries.jsonl */
     const char *qrels_path;    /* qrels TSV */
     size_t depth;              /* documents retrieved per query (default 100) */
+    rag_beir_retriever retriever; /* default RAG_BEIR_BM25 */
+    size_t rerank_candidates;  /* hybrid-rerank: documents reranked per query, 1..1000;
+                                  0 = retriever.neural_reranking.max_candidates */
+    size_t embed_batch;        /* corpus chunks per embedder chain call, 1..4096 (default 64) */
+    FILE *run_out;             /* borrowed; when set the run is written to it in TREC format,
+                                  one line per document: "qid Q0 docid rank score ragc-<retriever>" */
     void (*on_query)(void *ud, size_t done, size_t total); /* progress; may be NULL */
+    /* Corpus embedding progress (dense retrievers): chunks embedded so far and to embed in this
+     * run; called after each batch. May be NULL. */
+    void (*on_embed)(void *ud, size_t done, size_t total);
     void *ud;
 } rag_beir_params;
 rag_beir_params rag_beir_default_params(void);
 
 typedef struct rag_beir_report {
     rag_eval_result metrics;    /* owned: means and per-query figures */
-    double query_ms_p50, query_ms_p99; /* retrieval time per query, ms */
+    double query_ms_p50, query_ms_p99; /* whole retrieval per query (query embedding, searches,
+                                          fusion, reranking, loading the chunks), ms */
+    double query_embed_ms_p50;  /* the query embedding alone, ms (0 for bm25) */
+    double rerank_ms_p50;       /* the reranker call alone, ms (0 unless hybrid-rerank) */
     size_t queries_without_text;/* judged query ids absent from queries.jsonl (scored 0) */
     rag_ingest_summary ingest;  /* the corpus ingest (unchanged documents are not re-indexed) */
+    /* Dense retrievers: the eval ingests without embedding, then embeds the chunks that have no
+     * vector in the embedder's space yet (so a re-run embeds nothing) in batches. */
+    char space[320];            /* the embedding space "<type>:<model>" ("" for bm25) */
+    int dim;                    /* its dimension */
+    size_t chunks_embedded;     /* corpus chunks embedded by this run */
+    size_t chunks_reused;       /* corpus chunks whose vector was already in the store */
+    size_t embed_cache_hits;    /* of chunks_embedded, answered by the content cache */
+    double embed_ms;            /* time spent embedding and storing the corpus chunks, ms */
+    const char *dense_kernel;   /* static: "f32", "int8-avx2", "int8-portable"; NULL for bm25 */
+    size_t dense_index_bytes;   /* memory of the in-memory dense index */
+    uint64_t dense_index_loads; /* times the engine (re)loaded a dense index from the store during
+                                   the run (1: every query searched the same in-memory copy) */
+    size_t rerank_candidates;   /* documents reranked per query (hybrid-rerank) */
+    char reranker[320];         /* "<type>:<model>" that reranked ("" unless hybrid-rerank) */
 } rag_beir_report;
 
-/* Ingests the corpus into e's store, retrieves the top depth documents for every judged query
- * (a document scores as its best chunk) and computes the metrics. ip may be NULL.
- * Caller frees out with rag_beir_report_clear. */
+/* Ingests the corpus into e's store (without embedding), embeds the chunks the retriever needs,
+ * retrieves the top depth documents for every judged query and computes the metrics. ip may be
+ * NULL. A model failure fails the run (an evaluation never falls back silently).
+ * Errors: those of loading the files and of ingest; RAG_E_CONFIG (a dense retriever without an
+ * embedder in e's configuration, hybrid-rerank without a reranker, hybrid with fusion method
+ * bm25_only / dense_only); model errors, prefixed with what was being embedded or reranked;
+ * RAG_E_IO (writing run_out); RAG_E_CANCELLED (ip->cancel; corpus vectors embedded so far are
+ * kept). Caller frees out with rag_beir_report_clear. */
 rag_status rag_beir_eval(rag_engine *e, const rag_beir_params *p, const rag_ingest_params *ip,
                          rag_beir_report *out, rag_err *err);
 void rag_beir_report_clear(rag_beir_report *r);

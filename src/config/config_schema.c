@@ -38,11 +38,13 @@ typedef struct cfg_field {
 _Static_assert(sizeof(rag_config_stemmer) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(rag_config_stopwords) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(rag_config_fusion) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(rag_config_dense_precision) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(rag_log_level) == sizeof(int), "enum fields are stored as int");
 
 static const char *const stemmer_names[] = {"porter", "english", "none", NULL};
 static const char *const stopword_names[] = {"lucene", "none", NULL};
 static const char *const fusion_names[] = {"rrf", "weighted", "bm25_only", "dense_only", NULL};
+static const char *const dense_precision_names[] = {"f32", "int8", NULL};
 static const char *const log_names[] = {"error", "warn", "info", "debug", NULL};
 
 static const char *const embedder_types[] = {"none", "huggingface_api", "tei", "ollama", "local", NULL};
@@ -86,6 +88,8 @@ static const cfg_field main_fields[] = {
     ENUM("retriever.fusion.method", retriever.fusion.method, fusion_names, "rrf"),
     INT("retriever.fusion.rrf_k", retriever.fusion.rrf_k, 1, 1000, "60"),
     DBL("retriever.fusion.dense_weight", retriever.fusion.dense_weight, 0, 1, "0.5"),
+    SECTION("retriever.dense"),
+    ENUM("retriever.dense.precision", retriever.dense.precision, dense_precision_names, "f32"),
     SECTION("retriever.neural_reranking"),
     BOOL("retriever.neural_reranking.enabled", retriever.neural_reranking.enabled, "false"),
     STR("retriever.neural_reranking.model", retriever.neural_reranking.model, 1,
@@ -99,6 +103,10 @@ static const cfg_field main_fields[] = {
     INT("answer_generator.max_tokens", answer_generator.max_tokens, 1, 32768, "512"),
     DBL("answer_generator.temperature", answer_generator.temperature, 0, 2, "0.2"),
     BOOL("answer_generator.stream", answer_generator.stream, "false"),
+    SECTION("cache"),
+    BOOL("cache.enabled", cache.enabled, "true"),
+    STR("cache.path", cache.path, 0, ""),
+    INT("cache.max_mb", cache.max_mb, 1, 1048576, "512"),
     SECTION("global_settings"),
     STR("global_settings.data_dir", global_settings.data_dir, 1, "${RAGC_DATA_DIR:-.ragc}"),
     ENUM("global_settings.log_level", global_settings.log_level, log_names, "${RAGC_LOG:-warn}"),
@@ -143,6 +151,11 @@ const char *rag_config_stopwords_str(rag_config_stopwords s)
 const char *rag_config_fusion_str(rag_config_fusion f)
 {
     return (unsigned)f < 4 ? fusion_names[f] : "?";
+}
+
+const char *rag_config_dense_precision_str(rag_config_dense_precision p)
+{
+    return (unsigned)p < 2 ? dense_precision_names[p] : "?";
 }
 
 size_t cfg_schema_size(void)

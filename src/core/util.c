@@ -1,10 +1,12 @@
 /* Hashing, logging, time and UTF-8 validation. */
 #include "ragc/core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -94,4 +96,37 @@ bad:
     if (bad_offset)
         *bad_offset = i;
     return false;
+}
+
+/* mkdir -p of the directory part of path. */
+rag_status rag_mkdir_parents(const char *path, rag_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return RAG_OK;
+    char *dir = rag_strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", path);
+    rag_status rs = RAG_OK;
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            rs = rag_err_set(err, RAG_E_IO, "%s: cannot create directory %s: %s", path, dir,
+                             strerror(errno));
+            break;
+        }
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rs = rag_err_set(err, RAG_E_IO, "%s: %s exists and is not a directory", path, dir);
+            break;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(dir);
+    return rs;
 }

@@ -254,6 +254,13 @@ static rag_status finish_specials(rag_tokenizer *t, const char *unk, const char 
                            src, cls, sep);
     if (t->pad_id < 0) t->pad_id = lookup(t, pad);
     if (t->pad_id < 0) t->pad_id = 0;
+    /* ids given by number in the file must name entries: encode's ids index the vocabulary */
+    if (!rag_tokenizer_id_token(t, t->cls_id) || !rag_tokenizer_id_token(t, t->sep_id))
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s: special token ids %d / %d are not vocabulary entries", src,
+                           t->cls_id, t->sep_id);
+    if ((size_t)t->pad_id >= t->vocab_size)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s: pad id %d is outside the vocabulary of %zu entries", src,
+                           t->pad_id, t->vocab_size);
     size_t pl = strlen(prefix);
     if (pl > TOK_MAX_PREFIX)
         return rag_err_set(err, RAG_E_BAD_INPUT, "%s: continuing_subword_prefix longer than %d bytes", src,
@@ -277,14 +284,21 @@ static bool jbool(json_t *o, const char *key, bool dflt) {
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
+/* An id stored in the file (an integer): itself when in [0, TOK_MAX_VOCAB), else INT32_MAX, which
+ * names no entry (finish_specials rejects it) instead of wrapping to another token. */
+static int32_t file_id(json_t *v) {
+    json_int_t x = json_integer_value(v);
+    return x >= 0 && (uint64_t)x < TOK_MAX_VOCAB ? (int32_t)x : INT32_MAX;
+}
+
 /* Reads the special-token names of a BertProcessing or BERT-shaped TemplateProcessing. */
 static rag_status load_post_processor(rag_tokenizer *t, json_t *pp, const char *src, rag_err *err) {
     if (!pp || json_is_null(pp)) return RAG_OK;
     const char *type = jstr(pp, "type", "");
     if (strcmp(type, "BertProcessing") == 0) {
         json_t *c = json_object_get(pp, "cls"), *s = json_object_get(pp, "sep");
-        if (json_is_array(c) && json_is_integer(json_array_get(c, 1))) t->cls_id = (int32_t)json_integer_value(json_array_get(c, 1));
-        if (json_is_array(s) && json_is_integer(json_array_get(s, 1))) t->sep_id = (int32_t)json_integer_value(json_array_get(s, 1));
+        if (json_is_array(c) && json_is_integer(json_array_get(c, 1))) t->cls_id = file_id(json_array_get(c, 1));
+        if (json_is_array(s) && json_is_integer(json_array_get(s, 1))) t->sep_id = file_id(json_array_get(s, 1));
         return RAG_OK;
     }
     if (strcmp(type, "TemplateProcessing") != 0)
@@ -305,7 +319,7 @@ static rag_status load_post_processor(rag_tokenizer *t, json_t *pp, const char *
     for (int i = 0; i < 2; i++) {
         json_t *ids = json_object_get(json_object_get(specials, names[i]), "ids");
         if (json_is_array(ids) && json_array_size(ids) == 1 && json_is_integer(json_array_get(ids, 0)))
-            *dst[i] = (int32_t)json_integer_value(json_array_get(ids, 0));
+            *dst[i] = file_id(json_array_get(ids, 0));
         else
             *dst[i] = lookup(t, names[i]);
         if (*dst[i] < 0)
@@ -401,7 +415,7 @@ static rag_status load_json(rag_tokenizer *t, const char *path, rag_err *err) {
     }
     json_t *pad = json_object_get(root, "padding");
     if (json_is_object(pad) && json_is_integer(json_object_get(pad, "pad_id")))
-        t->pad_id = (int32_t)json_integer_value(json_object_get(pad, "pad_id"));
+        t->pad_id = file_id(json_object_get(pad, "pad_id"));
     if ((st = load_post_processor(t, json_object_get(root, "post_processor"), path, err)) != RAG_OK) goto out;
     st = finish_specials(t, jstr(model, "unk_token", "[UNK]"), "[CLS]", "[SEP]",
                          json_is_object(pad) ? jstr(pad, "pad_token", "[PAD]") : "[PAD]",

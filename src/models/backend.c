@@ -2,7 +2,9 @@
  * response parsing shared by the embedders and rerankers. */
 #include "models/models_internal.h"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,50 @@ static bool hf_host(const char *url)
     return n == sl || h[n - sl - 1] == '.';
 }
 
+/* True when url's host is loopback: "localhost", 127.0.0.0/8 as a dotted quad, [::1] or
+ * [::ffff:127.x.y.z]. Anything else, or an unparsable authority, is not. */
+static bool url_host_is_loopback(const char *url)
+{
+    const char *h = url ? strstr(url, "://") : NULL;
+    if (!h)
+        return false;
+    h += 3;
+    size_t alen = strcspn(h, "/?#"); /* the authority: [userinfo@]host[:port] */
+    for (size_t i = alen; i > 0; i--)
+        if (h[i - 1] == '@') { /* the host follows the last '@' */
+            alen -= i;
+            h += i;
+            break;
+        }
+    char host[256];
+    size_t hlen;
+    if (alen > 0 && h[0] == '[') {
+        const char *close = memchr(h, ']', alen);
+        if (!close)
+            return false;
+        hlen = (size_t)(close - h - 1);
+        h++;
+    } else {
+        const char *colon = memchr(h, ':', alen);
+        hlen = colon ? (size_t)(colon - h) : alen;
+    }
+    if (hlen == 0 || hlen >= sizeof host)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (!strcasecmp(host, "localhost"))
+        return true;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1) /* dotted quads only: "127.1" or "2130706433" are not loopback here */
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (!memcmp(a6.s6_addr, v4mapped, sizeof v4mapped) && a6.s6_addr[12] == 127);
+    }
+    return false;
+}
+
 void mdl_backend_fini(mdl_backend *b)
 {
     if (!b)
@@ -107,6 +153,12 @@ rag_status mdl_backend_init(mdl_backend *b, const char *kind, const rag_backend_
     if (bl > MAX_BASE_URL || (strncasecmp(base, "http://", 7) != 0 && strncasecmp(base, "https://", 8) != 0))
         return rag_err_set(err, RAG_E_CONFIG, "%s %s: base_url '%.80s' must be an http:// or https:// URL of at most %d bytes",
                            kind, cfg->type, base, MAX_BASE_URL);
+    if (cfg->api_key && *cfg->api_key && strncasecmp(base, "http://", 7) == 0 && !url_host_is_loopback(base))
+        return rag_err_set(err, RAG_E_CONFIG,
+                           "%s %s: api_key is set but base_url '%.200s' is plain http:// to a host that is not "
+                           "loopback (localhost, 127.0.0.0/8, ::1): the key would cross the network unencrypted; "
+                           "use https://, or remove the api_key",
+                           kind, cfg->type, base);
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
     b->type = rag_strdup(cfg->type);

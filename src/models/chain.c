@@ -1,7 +1,10 @@
 /* Fallback chains: members tried in order, each failure recorded, built-ins reported to the
- * caller (RAG_E_UNSUPPORTED + served_by). */
+ * caller (RAG_E_UNSUPPORTED + served_by). Embedder and reranker members sit behind the content
+ * cache (env->cache) when there is one. */
 #include "models/models_internal.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +27,10 @@ typedef struct member {
     char *type;   /* owned */
     bool builtin;
     void *h;      /* rag_embedder_t / rag_reranker_t / rag_generator_t, NULL for a built-in */
+    char *model;  /* owned: config model ("" when unset) */
+    char *config_id; /* owned: "type|base_url|model|normalize", the configured part of the cache identity */
+    char *identity;  /* owned, set once under chain.mu: config_id + "|" + the backend's revision */
+    bool identity_failed; /* the revision could not be read: this member is not cached */
 } member;
 
 typedef struct chain {
@@ -31,6 +38,7 @@ typedef struct chain {
     member *m;
     size_t n;
     const rag_models_env *env; /* borrowed */
+    pthread_mutex_t mu;        /* guards member.identity / identity_failed */
 } chain;
 
 struct rag_embedder_chain {
@@ -55,8 +63,12 @@ static void chain_fini(chain *c)
                 rag_generator_free(c->m[i].h);
         }
         free(c->m[i].type);
+        free(c->m[i].model);
+        free(c->m[i].config_id);
+        free(c->m[i].identity);
     }
     free(c->m);
+    pthread_mutex_destroy(&c->mu);
     memset(c, 0, sizeof *c);
 }
 
@@ -64,6 +76,7 @@ static rag_status chain_init(chain *c, stage s, const rag_backend_config *member
                              const rag_models_env *env, rag_err *err)
 {
     memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
     c->st = s;
     c->env = env;
     if (n > 0 && !members)
@@ -82,7 +95,11 @@ static rag_status chain_init(chain *c, stage s, const rag_backend_config *member
             chain_fini(c);
             return rag_err_set(err, RAG_E_CONFIG, "%s[%zu]: missing type", chain_keys[s], i);
         }
-        if (!(c->m[i].type = rag_strdup(cfg->type))) {
+        char idbuf[2048];
+        snprintf(idbuf, sizeof idbuf, "%s|%s|%s|%d", cfg->type, cfg->base_url ? cfg->base_url : "",
+                 cfg->model ? cfg->model : "", cfg->normalize);
+        if (!(c->m[i].type = rag_strdup(cfg->type)) || !(c->m[i].model = rag_strdup(cfg->model ? cfg->model : "")) ||
+            !(c->m[i].config_id = rag_strdup(idbuf))) {
             chain_fini(c);
             return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", chain_keys[s]);
         }
@@ -110,10 +127,11 @@ static rag_status chain_init(chain *c, stage s, const rag_backend_config *member
     return RAG_OK;
 }
 
-/* Calls member handle h with the stage's arguments. */
-typedef rag_status (*invoke_fn)(void *h, void *args, rag_call_stats *s, rag_err *err);
+/* Calls member m with the stage's arguments; may record cache hits / misses in mr. */
+typedef rag_status (*invoke_fn)(chain *c, member *m, void *args, rag_call_stats *s, rag_chain_member_report *mr,
+                                rag_err *err);
 
-static rag_status chain_run(const chain *c, invoke_fn fn, void *args, rag_chain_report *report, rag_err *err)
+static rag_status chain_run(chain *c, invoke_fn fn, void *args, rag_chain_report *report, rag_err *err)
 {
     rag_chain_report local;
     if (!report) {
@@ -139,7 +157,7 @@ static rag_status chain_run(const chain *c, invoke_fn fn, void *args, rag_chain_
     bool stopped = false;
     size_t i = 0;
     for (; i < c->n; i++) {
-        const member *m = &c->m[i];
+        member *m = &c->m[i];
         rag_chain_member_report *mr = mdl_report_add(report, i, m->type);
         if (!mr) {
             last = rag_err_set(&e, RAG_E_NOMEM, "%s chain: out of memory for the report", stage_names[c->st]);
@@ -161,10 +179,12 @@ static rag_status chain_run(const chain *c, invoke_fn fn, void *args, rag_chain_
                                stage_names[c->st], i, m->type);
         }
         rag_err_clear(&e);
-        rag_status st = fn(m->h, args, s, &e);
+        rag_status st = fn(c, m, args, s, mr, &e);
         if (st != RAG_OK && !e.msg[0])
             rag_err_set(&e, st, "%s: %s", m->type, rag_status_str(st));
         rag_status fs = mdl_report_fill(mr, st, e.msg, s);
+        report->cache_hits += mr->cache_hits;
+        report->cache_misses += mr->cache_misses;
         report->tokens_in += s->tokens_in;
         report->tokens_out += s->tokens_out;
         report->cost_usd += s->cost_usd;
@@ -204,6 +224,145 @@ static rag_status chain_run(const chain *c, invoke_fn fn, void *args, rag_chain_
     if (report == &local)
         rag_chain_report_free(&local);
     return last;
+}
+
+/* ---- content cache ---- */
+
+/* The cache identity of m (config + backend revision), or NULL when m is not cached (no cache,
+ * or its revision could not be read: logged once). */
+static const char *member_identity(chain *c, member *m)
+{
+    if (!c->env || !c->env->cache || c->st == STAGE_GEN)
+        return NULL;
+    pthread_mutex_lock(&c->mu);
+    if (!m->identity && !m->identity_failed) {
+        char rev[512] = "";
+        rag_err e;
+        rag_err_clear(&e);
+        rag_status st = c->st == STAGE_EMBED ? rag_embedder_revision(m->h, rev, sizeof rev, &e)
+                                             : rag_reranker_revision(m->h, rev, sizeof rev, &e);
+        size_t n = strlen(m->config_id) + strlen(rev) + 2;
+        if (st == RAG_OK && (m->identity = malloc(n)) != NULL) {
+            snprintf(m->identity, n, "%s|%s", m->config_id, rev);
+        } else {
+            m->identity_failed = true;
+            rag_log(RAG_LOG_WARN, "%s: %s results are not cached: %s", chain_keys[c->st], m->type,
+                    st != RAG_OK ? e.msg : "out of memory");
+        }
+    }
+    const char *id = m->identity;
+    pthread_mutex_unlock(&c->mu);
+    return id;
+}
+
+/* Stats of a member call answered wholly from the cache: no request, one "try" naming the model. */
+static void stats_from_cache(rag_call_stats *s, const member *m)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->tries[0].model, sizeof s->tries[0].model, "%s", m->model);
+    s->tries[0].status = RAG_OK;
+    s->n_tries = 1;
+}
+
+/* Scratch of one cached call: keys, lookup results and the inputs to compute. */
+typedef struct cache_batch {
+    rag_cache_key *keys;
+    bool *hit;
+    void **vals;
+    size_t *lens;
+    size_t *miss;     /* indices of the inputs not found */
+    size_t n, n_miss;
+} cache_batch;
+
+static void batch_free(cache_batch *b)
+{
+    for (size_t i = 0; b->vals && i < b->n; i++)
+        free(b->vals[i]);
+    free(b->keys);
+    free(b->hit);
+    free(b->vals);
+    free(b->lens);
+    free(b->miss);
+    memset(b, 0, sizeof *b);
+}
+
+/* Forgets every hit (values of another shape than the member now returns). */
+static void batch_drop_hits(cache_batch *b)
+{
+    b->n_miss = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->vals[i]);
+        b->vals[i] = NULL;
+        b->hit[i] = false;
+        b->miss[b->n_miss++] = i;
+    }
+}
+
+/* Looks the n inputs up; key i is key_of(i). Hits whose value is not value_len bytes (0: any
+ * length that is a multiple of 4, the same for all) are dropped. A cache error counts as all
+ * misses. RAG_E_NOMEM only. */
+static rag_status batch_lookup(rag_cache *cache, rag_cache_kind kind, const char *id, const char *pair_query,
+                               const char *const *inputs, size_t n, size_t value_len, cache_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    b->keys = malloc(n * sizeof *b->keys);
+    b->hit = calloc(n, sizeof *b->hit);
+    b->vals = calloc(n, sizeof *b->vals);
+    b->lens = calloc(n, sizeof *b->lens);
+    b->miss = malloc(n * sizeof *b->miss);
+    if (!b->keys || !b->hit || !b->vals || !b->lens || !b->miss) {
+        batch_free(b);
+        return RAG_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        b->keys[i] = pair_query ? rag_cache_key_of(kind, id, pair_query, inputs[i])
+                                : rag_cache_key_of(kind, id, inputs[i], NULL);
+    rag_err e;
+    rag_err_clear(&e);
+    if (rag_cache_get(cache, kind, b->keys, n, b->hit, b->vals, b->lens, &e) != RAG_OK)
+        rag_log(RAG_LOG_WARN, "%s (carrying on without it)", e.msg);
+    size_t want = value_len;
+    bool consistent = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!b->hit[i])
+            continue;
+        if (!want && b->lens[i] % sizeof(float) == 0)
+            want = b->lens[i];
+        if (b->lens[i] != want)
+            consistent = false;
+    }
+    if (!consistent) {
+        batch_drop_hits(b);
+        return RAG_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!b->hit[i])
+            b->miss[b->n_miss++] = i;
+    return RAG_OK;
+}
+
+/* Stores values[j] (len bytes each) of the inputs b->miss[j]; errors are logged. */
+static void batch_store(rag_cache *cache, rag_cache_kind kind, const cache_batch *b, const char *values, size_t len)
+{
+    if (b->n_miss == 0)
+        return;
+    rag_cache_key *keys = malloc(b->n_miss * sizeof *keys);
+    const void **vals = malloc(b->n_miss * sizeof *vals);
+    size_t *lens = malloc(b->n_miss * sizeof *lens);
+    rag_err e;
+    if (keys && vals && lens) {
+        for (size_t j = 0; j < b->n_miss; j++) {
+            keys[j] = b->keys[b->miss[j]];
+            vals[j] = values + j * len;
+            lens[j] = len;
+        }
+        if (rag_cache_put(cache, kind, keys, vals, lens, b->n_miss, &e) != RAG_OK)
+            rag_log(RAG_LOG_WARN, "%s (result not cached)", e.msg);
+    }
+    free(keys);
+    free(vals);
+    free(lens);
 }
 
 /* ---- embedder chain ---- */
@@ -250,10 +409,77 @@ typedef struct embed_args {
     int *dim;
 } embed_args;
 
-static rag_status invoke_embed(void *h, void *args, rag_call_stats *s, rag_err *err)
+/* Embeds the inputs of b not found in the cache (all of them when b is NULL). */
+static rag_status embed_missing(member *m, embed_args *a, const cache_batch *b, float **vecs, int *dim,
+                                rag_call_stats *s, rag_err *err)
+{
+    if (!b)
+        return rag_embedder_embed(m->h, a->rq, a->texts, a->n, vecs, dim, s, err);
+    const char **texts = malloc(b->n_miss * sizeof *texts);
+    if (!texts)
+        return rag_err_set(err, RAG_E_NOMEM, "embedder chain: out of memory");
+    for (size_t j = 0; j < b->n_miss; j++)
+        texts[j] = a->texts[b->miss[j]];
+    rag_status st = rag_embedder_embed(m->h, a->rq, texts, b->n_miss, vecs, dim, s, err);
+    free(texts);
+    return st;
+}
+
+static rag_status invoke_embed(chain *c, member *m, void *args, rag_call_stats *s, rag_chain_member_report *mr,
+                               rag_err *err)
 {
     embed_args *a = args;
-    return rag_embedder_embed(h, a->rq, a->texts, a->n, a->vecs, a->dim, s, err);
+    const char *id = a->n ? member_identity(c, m) : NULL;
+    if (!id)
+        return embed_missing(m, a, NULL, a->vecs, a->dim, s, err);
+    rag_cache *cache = c->env->cache;
+    cache_batch b;
+    if (batch_lookup(cache, RAG_CACHE_EMBEDDING, id, NULL, a->texts, a->n, 0, &b) != RAG_OK)
+        return rag_err_set(err, RAG_E_NOMEM, "embedder chain: out of memory");
+    size_t cached_len = 0;
+    for (size_t i = 0; i < b.n && !cached_len; i++)
+        if (b.hit[i])
+            cached_len = b.lens[i];
+    float *fresh = NULL;
+    int fdim = 0;
+    rag_status st = RAG_OK;
+    if (b.n_miss == 0) {
+        stats_from_cache(s, m);
+        fdim = (int)(cached_len / sizeof(float));
+    } else {
+        st = embed_missing(m, a, &b, &fresh, &fdim, s, err);
+        if (st == RAG_OK && cached_len && (size_t)fdim * sizeof(float) != cached_len) {
+            /* The cached vectors have another dimension than the model gives now: recompute all. */
+            rag_log(RAG_LOG_WARN, "embedder %s: cached vectors have %zu dimensions, the model gives %d; "
+                    "recomputing", m->type, cached_len / sizeof(float), fdim);
+            free(fresh);
+            fresh = NULL;
+            batch_drop_hits(&b);
+            st = embed_missing(m, a, &b, &fresh, &fdim, s, err);
+        }
+    }
+    float *out = NULL;
+    if (st == RAG_OK && fdim > 0 && !(out = malloc(a->n * (size_t)fdim * sizeof *out)))
+        st = rag_err_set(err, RAG_E_NOMEM, "embedder chain: out of memory");
+    if (st == RAG_OK && fdim <= 0)
+        st = rag_err_set(err, RAG_E_UPSTREAM, "embedder %s: no vectors returned", m->type);
+    if (st == RAG_OK) {
+        size_t d = (size_t)fdim, j = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            if (b.hit[i])
+                memcpy(out + i * d, b.vals[i], d * sizeof *out);
+            else
+                memcpy(out + i * d, fresh + (j++) * d, d * sizeof *out);
+        }
+        batch_store(cache, RAG_CACHE_EMBEDDING, &b, (const char *)fresh, d * sizeof *out);
+        *a->vecs = out;
+        *a->dim = fdim;
+    }
+    mr->cache_hits = b.n - b.n_miss;
+    mr->cache_misses = b.n_miss;
+    free(fresh);
+    batch_free(&b);
+    return st;
 }
 
 rag_status rag_embedder_chain_embed(rag_embedder_chain *c, rag_models_request *rq, const char *const *texts,
@@ -326,10 +552,45 @@ typedef struct rerank_args {
     double *scores;
 } rerank_args;
 
-static rag_status invoke_rerank(void *h, void *args, rag_call_stats *s, rag_err *err)
+static rag_status invoke_rerank(chain *c, member *m, void *args, rag_call_stats *s, rag_chain_member_report *mr,
+                                rag_err *err)
 {
     rerank_args *a = args;
-    return rag_reranker_rerank(h, a->rq, a->query, a->passages, a->n, a->scores, s, err);
+    const char *id = a->n ? member_identity(c, m) : NULL;
+    if (!id)
+        return rag_reranker_rerank(m->h, a->rq, a->query, a->passages, a->n, a->scores, s, err);
+    rag_cache *cache = c->env->cache;
+    cache_batch b;
+    if (batch_lookup(cache, RAG_CACHE_RERANK, id, a->query, a->passages, a->n, sizeof(double), &b) != RAG_OK)
+        return rag_err_set(err, RAG_E_NOMEM, "reranker chain: out of memory");
+    rag_status st = RAG_OK;
+    double *fresh = NULL;
+    const char **passages = NULL;
+    if (b.n_miss == 0) {
+        stats_from_cache(s, m);
+    } else if (!(fresh = malloc(b.n_miss * sizeof *fresh)) || !(passages = malloc(b.n_miss * sizeof *passages))) {
+        st = rag_err_set(err, RAG_E_NOMEM, "reranker chain: out of memory");
+    } else {
+        for (size_t j = 0; j < b.n_miss; j++)
+            passages[j] = a->passages[b.miss[j]];
+        st = rag_reranker_rerank(m->h, a->rq, a->query, passages, b.n_miss, fresh, s, err);
+    }
+    if (st == RAG_OK) {
+        size_t j = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            if (b.hit[i])
+                memcpy(&a->scores[i], b.vals[i], sizeof(double));
+            else
+                a->scores[i] = fresh[j++];
+        }
+        batch_store(cache, RAG_CACHE_RERANK, &b, (const char *)fresh, sizeof(double));
+    }
+    mr->cache_hits = b.n - b.n_miss;
+    mr->cache_misses = b.n_miss;
+    free(fresh);
+    free(passages);
+    batch_free(&b);
+    return st;
 }
 
 rag_status rag_reranker_chain_rerank(rag_reranker_chain *c, rag_models_request *rq, const char *query,
@@ -389,10 +650,13 @@ typedef struct gen_args {
     rag_gen_result *result;
 } gen_args;
 
-static rag_status invoke_gen(void *h, void *args, rag_call_stats *s, rag_err *err)
+static rag_status invoke_gen(chain *c, member *m, void *args, rag_call_stats *s, rag_chain_member_report *mr,
+                             rag_err *err)
 {
+    (void)c;
+    (void)mr;
     gen_args *a = args;
-    return rag_generator_generate(h, a->rq, a->msgs, a->n, a->p, a->on_token, a->ud, a->result, s, err);
+    return rag_generator_generate(m->h, a->rq, a->msgs, a->n, a->p, a->on_token, a->ud, a->result, s, err);
 }
 
 rag_status rag_generator_chain_generate(rag_generator_chain *c, rag_models_request *rq,

@@ -173,6 +173,32 @@ char *mdl_chat_url(const mdl_backend *b);
 rag_status mdl_messages_json(const mdl_backend *b, const char *model, const rag_chat_message *msgs, size_t n,
                              json_t **out, rag_err *err);
 
+/* ---- response parsers, callable without a network call (fuzz/fuzz_models_responses.c) ----
+ * The backends' wire protocols: rows() / scores() of these are what the embedders and rerankers
+ * apply to a 2xx JSON response. */
+extern const mdl_embed_proto mdl_hf_embed_proto;     /* hf-inference feature-extraction: [[f..]..] */
+extern const mdl_embed_proto mdl_tei_embed_proto;    /* TEI /embed: [[f..]..] */
+extern const mdl_embed_proto mdl_ollama_embed_proto; /* Ollama /api/embed: {"embeddings":[[..]],"prompt_eval_count"} */
+extern const mdl_rerank_proto mdl_hf_rerank_proto;   /* hf-inference text-classification */
+extern const mdl_rerank_proto mdl_tei_rerank_proto;  /* TEI /rerank: [{"index","score"}..] */
+
+/* Parses a complete (non-stream) chat.completion v (borrowed) as mdl_chat_completions does:
+ * choices[0].message.content (capped at RAG_MODELS_MAX_TEXT), finish_reason and usage into result
+ * (text, tokens, finish_reason; model_used and provider NULL; caller frees with
+ * rag_gen_result_free). An error object, or no content string -> RAG_E_UPSTREAM; on failure
+ * result is empty and err names b. */
+rag_status mdl_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result, rag_err *err);
+/* Same for a whole text/event-stream body[0..len) (borrowed) of chat.completion.chunk events, a
+ * usage chunk and "data: [DONE]", as the streaming path decodes it; on_token (may be NULL) gets
+ * each delta. A stream without [DONE] or a mid-stream error -> RAG_E_UPSTREAM. */
+rag_status mdl_chat_parse_sse(const mdl_backend *b, const char *body, size_t len, rag_gen_token_fn on_token, void *ud,
+                              rag_gen_result *result, rag_err *err);
+/* Ollama /api/chat non-stream response v (borrowed): message.content, done_reason,
+ * prompt_eval_count / eval_count into result (as mdl_chat_parse_response); an error object or a
+ * value without "done": true -> RAG_E_UPSTREAM. */
+rag_status mdl_ollama_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result,
+                                          rag_err *err);
+
 /* True when name is a registered backend (env extras or built-in) of stage 0 embedder,
  * 1 reranker, 2 generator. */
 bool mdl_registered(const rag_models_env *env, int stage, const char *name);

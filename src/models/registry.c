@@ -288,6 +288,14 @@ rag_status rag_embedder_embed(rag_embedder_t *e, rag_models_request *rq, const c
     return st;
 }
 
+rag_status rag_embedder_revision(rag_embedder_t *e, char *buf, size_t cap, rag_err *err)
+{
+    if (!e || !buf || cap == 0)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "embedder revision: NULL argument");
+    buf[0] = '\0';
+    return e->vt->revision ? e->vt->revision(e->h.ctx, buf, cap, err) : RAG_OK;
+}
+
 /* ---- reranker ---- */
 
 struct rag_reranker {
@@ -346,6 +354,14 @@ rag_status rag_reranker_rerank(rag_reranker_t *r, rag_models_request *rq, const 
     rag_status st = r->vt->rerank(r->h.ctx, rq, query, passages, n, scores, stats, err);
     finish_single(&r->h, stats, t0, st, err);
     return st;
+}
+
+rag_status rag_reranker_revision(rag_reranker_t *r, char *buf, size_t cap, rag_err *err)
+{
+    if (!r || !buf || cap == 0)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "reranker revision: NULL argument");
+    buf[0] = '\0';
+    return r->vt->revision ? r->vt->revision(r->h.ctx, buf, cap, err) : RAG_OK;
 }
 
 /* ---- generator ---- */

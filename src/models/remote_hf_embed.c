@@ -31,13 +31,14 @@ static const json_t *hf_rows(const json_t *resp, int64_t *tokens)
     return json_is_array(resp) ? resp : NULL;
 }
 
-static const mdl_embed_proto hf_proto = {hf_build, hf_rows, RAG_MODELS_HF_MAX_BATCH};
+const mdl_embed_proto mdl_hf_embed_proto = {hf_build, hf_rows, RAG_MODELS_HF_MAX_BATCH};
 
 static rag_status hf_embed_fn(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                               int *dim, rag_call_stats *stats, rag_err *err)
 {
     hf_embed *h = ctx;
-    return mdl_embed_run(&h->b, &hf_proto, h->url, rq, texts, n, vecs, dim, stats, err);
+    return mdl_embed_run(&h->b, &mdl_hf_embed_proto, h->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_hf_embed_vtable = {"huggingface_api", hf_create, mdl_url_backend_destroy, hf_embed_fn};
+const rag_embedder_vtable mdl_hf_embed_vtable = {
+    .name = "huggingface_api", .create = hf_create, .destroy = mdl_url_backend_destroy, .embed = hf_embed_fn};

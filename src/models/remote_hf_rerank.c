@@ -140,13 +140,14 @@ static rag_status hf_scores(const mdl_backend *b, const json_t *resp, size_t sta
     return RAG_OK;
 }
 
-static const mdl_rerank_proto hf_proto = {hf_build, hf_scores, RAG_MODELS_HF_MAX_BATCH};
+const mdl_rerank_proto mdl_hf_rerank_proto = {hf_build, hf_scores, RAG_MODELS_HF_MAX_BATCH};
 
 static rag_status hf_rerank_fn(void *ctx, rag_models_request *rq, const char *query, const char *const *passages,
                                size_t n, double *scores, rag_call_stats *stats, rag_err *err)
 {
     hf_rerank *h = ctx;
-    return mdl_rerank_run(&h->b, &hf_proto, h->url, rq, query, passages, n, scores, stats, err);
+    return mdl_rerank_run(&h->b, &mdl_hf_rerank_proto, h->url, rq, query, passages, n, scores, stats, err);
 }
 
-const rag_reranker_vtable mdl_hf_rerank_vtable = {"huggingface_api", hf_create, mdl_url_backend_destroy, hf_rerank_fn};
+const rag_reranker_vtable mdl_hf_rerank_vtable = {
+    .name = "huggingface_api", .create = hf_create, .destroy = mdl_url_backend_destroy, .rerank = hf_rerank_fn};

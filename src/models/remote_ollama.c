@@ -48,16 +48,17 @@ static const json_t *embed_rows(const json_t *resp, int64_t *tokens)
     return json_is_array(rows) ? rows : NULL;
 }
 
-static const mdl_embed_proto embed_proto = {embed_build, embed_rows, 0};
+const mdl_embed_proto mdl_ollama_embed_proto = {embed_build, embed_rows, 0};
 
 static rag_status embed_fn(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                            int *dim, rag_call_stats *stats, rag_err *err)
 {
     ollama *o = ctx;
-    return mdl_embed_run(&o->b, &embed_proto, o->url, rq, texts, n, vecs, dim, stats, err);
+    return mdl_embed_run(&o->b, &mdl_ollama_embed_proto, o->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_ollama_embed_vtable = {"ollama", embed_create, mdl_url_backend_destroy, embed_fn};
+const rag_embedder_vtable mdl_ollama_embed_vtable = {
+    .name = "ollama", .create = embed_create, .destroy = mdl_url_backend_destroy, .embed = embed_fn};
 
 /* ---- /api/chat ---- */
 
@@ -97,10 +98,43 @@ static rag_status on_value(void *ud, json_t *v, size_t line_no, rag_err *err)
     if (json_is_true(json_object_get(v, "done"))) {
         const char *fr = json_string_value(json_object_get(v, "done_reason"));
         snprintf(s->finish, sizeof s->finish, "%s", fr ? fr : "stop");
+        size_t bad; /* a cut inside a UTF-8 sequence: end before it */
+        if (!rag_utf8_valid(s->finish, strlen(s->finish), &bad))
+            s->finish[bad] = '\0';
         s->prompt_tokens = count_field(v, "prompt_eval_count");
         s->completion_tokens = count_field(v, "eval_count");
     }
     return RAG_OK;
+}
+
+/* A complete (non-stream) /api/chat response: one value that must say "done": true. */
+static rag_status take_response(chat_state *s, const json_t *v, rag_err *err)
+{
+    rag_status st = on_value(s, (json_t *)v, 1, err);
+    if (st == RAG_OK && !json_is_true(json_object_get(v, "done")))
+        st = rag_err_set(err, RAG_E_UPSTREAM, "response lacks \"done\": true");
+    return st;
+}
+
+rag_status mdl_ollama_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result, rag_err *err)
+{
+    memset(result, 0, sizeof *result);
+    chat_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.b = b;
+    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
+    rag_status st = take_response(&cs, v, err);
+    if (st != RAG_OK) {
+        mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
+    } else if (!(result->text = rag_buf_steal(&cs.text))) {
+        st = mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
+    } else {
+        result->prompt_tokens = cs.prompt_tokens;
+        result->completion_tokens = cs.completion_tokens;
+        snprintf(result->finish_reason, sizeof result->finish_reason, "%s", cs.finish);
+    }
+    rag_buf_free(&cs.text);
+    return st;
 }
 
 static rag_status chat_create(const rag_backend_config *cfg, const rag_models_env *env, void **ctx, rag_err *err)
@@ -166,9 +200,7 @@ static rag_status chat_generate(void *ctx, rag_models_request *rq, const char *m
     mdl_call_info ci;
     st = mdl_call(b, rq, model, &req, &resp, stats, &ci, err);
     if (st == RAG_OK && !p->stream) {
-        st = on_value(&cs, resp.json, 1, err);
-        if (st == RAG_OK && !json_is_true(json_object_get(resp.json, "done")))
-            st = rag_err_set(err, RAG_E_UPSTREAM, "response lacks \"done\": true");
+        st = take_response(&cs, resp.json, err);
         if (st != RAG_OK)
             mdl_fail(b, model, err, st, "%s", err ? err->msg : "bad response");
     }

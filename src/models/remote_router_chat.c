@@ -74,8 +74,12 @@ static void take_usage(chat_state *s, const json_t *usage)
 static void take_finish(chat_state *s, const json_t *choice)
 {
     const char *fr = json_string_value(json_object_get(choice, "finish_reason"));
-    if (fr)
-        snprintf(s->finish, sizeof s->finish, "%s", fr);
+    if (!fr)
+        return;
+    snprintf(s->finish, sizeof s->finish, "%s", fr);
+    size_t bad; /* a cut inside a UTF-8 sequence: end before it */
+    if (!rag_utf8_valid(s->finish, strlen(s->finish), &bad))
+        s->finish[bad] = '\0';
 }
 
 static rag_status append_text(chat_state *s, const char *t, size_t len, bool deliver, rag_err *err)
@@ -126,6 +130,58 @@ static rag_status take_response(chat_state *s, const json_t *v, rag_err *err)
     rag_status st = append_text(s, json_string_value(content), json_string_length(content), false, err);
     take_finish(s, choice);
     take_usage(s, json_object_get(v, "usage"));
+    return st;
+}
+
+/* Moves the answer of a finished parse into result (text, tokens, finish_reason). */
+static rag_status parsed_result(const mdl_backend *b, chat_state *s, rag_gen_result *result, rag_err *err)
+{
+    if (!(result->text = rag_buf_steal(&s->text)))
+        return mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
+    result->prompt_tokens = s->prompt_tokens;
+    result->completion_tokens = s->completion_tokens;
+    snprintf(result->finish_reason, sizeof result->finish_reason, "%s", s->finish);
+    return RAG_OK;
+}
+
+rag_status mdl_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result, rag_err *err)
+{
+    memset(result, 0, sizeof *result);
+    chat_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.b = b;
+    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
+    rag_status st = take_response(&cs, v, err);
+    if (st != RAG_OK)
+        mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
+    else
+        st = parsed_result(b, &cs, result, err);
+    rag_buf_free(&cs.text);
+    return st;
+}
+
+rag_status mdl_chat_parse_sse(const mdl_backend *b, const char *body, size_t len, rag_gen_token_fn on_token, void *ud,
+                              rag_gen_result *result, rag_err *err)
+{
+    memset(result, 0, sizeof *result);
+    chat_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.b = b;
+    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
+    cs.on_token = on_token;
+    cs.ud = ud;
+    rag_sse_parser *sse = NULL;
+    rag_status st = rag_sse_parser_create(0, on_event, &cs, &sse, err);
+    if (st == RAG_OK)
+        st = rag_sse_feed(sse, body, len, err);
+    if (st == RAG_OK)
+        st = rag_sse_finish(sse, err);
+    if (st != RAG_OK)
+        mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad stream");
+    else
+        st = parsed_result(b, &cs, result, err);
+    rag_sse_parser_free(sse);
+    rag_buf_free(&cs.text);
     return st;
 }
 

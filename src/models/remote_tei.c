@@ -41,16 +41,17 @@ static const json_t *embed_rows(const json_t *resp, int64_t *tokens)
     return json_is_array(resp) ? resp : NULL;
 }
 
-static const mdl_embed_proto embed_proto = {embed_build, embed_rows, 0};
+const mdl_embed_proto mdl_tei_embed_proto = {embed_build, embed_rows, 0};
 
 static rag_status embed_fn(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                            int *dim, rag_call_stats *stats, rag_err *err)
 {
     tei *t = ctx;
-    return mdl_embed_run(&t->b, &embed_proto, t->url, rq, texts, n, vecs, dim, stats, err);
+    return mdl_embed_run(&t->b, &mdl_tei_embed_proto, t->url, rq, texts, n, vecs, dim, stats, err);
 }
 
-const rag_embedder_vtable mdl_tei_embed_vtable = {"tei", embed_create, mdl_url_backend_destroy, embed_fn};
+const rag_embedder_vtable mdl_tei_embed_vtable = {
+    .name = "tei", .create = embed_create, .destroy = mdl_url_backend_destroy, .embed = embed_fn};
 
 /* ---- /rerank ---- */
 
@@ -103,13 +104,14 @@ static rag_status rerank_scores(const mdl_backend *b, const json_t *resp, size_t
     return st;
 }
 
-static const mdl_rerank_proto rerank_proto = {rerank_build, rerank_scores, 0};
+const mdl_rerank_proto mdl_tei_rerank_proto = {rerank_build, rerank_scores, 0};
 
 static rag_status rerank_fn(void *ctx, rag_models_request *rq, const char *query, const char *const *passages,
                             size_t n, double *scores, rag_call_stats *stats, rag_err *err)
 {
     tei *t = ctx;
-    return mdl_rerank_run(&t->b, &rerank_proto, t->url, rq, query, passages, n, scores, stats, err);
+    return mdl_rerank_run(&t->b, &mdl_tei_rerank_proto, t->url, rq, query, passages, n, scores, stats, err);
 }
 
-const rag_reranker_vtable mdl_tei_rerank_vtable = {"tei", rerank_create, mdl_url_backend_destroy, rerank_fn};
+const rag_reranker_vtable mdl_tei_rerank_vtable = {
+    .name = "tei", .create = rerank_create, .destroy = mdl_url_backend_destroy, .rerank = rerank_fn};

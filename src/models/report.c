@@ -147,6 +147,8 @@ static json_t *member_json(const rag_chain_member_report *m, bool *ok)
     put(o, "tokens_out", json_integer(m->tokens_out), ok);
     put(o, "cost_usd", json_real(m->cost_usd), ok);
     put(o, "cost_known", json_boolean(m->cost_known), ok);
+    put(o, "cache_hits", json_integer((json_int_t)m->cache_hits), ok);
+    put(o, "cache_misses", json_integer((json_int_t)m->cache_misses), ok);
     for (size_t i = 0; i < m->n_models; i++) {
         json_t *mj = model_json(&m->models[i], ok);
         if (!mj || json_array_append_new(models, mj) != 0)
@@ -180,6 +182,8 @@ rag_status rag_chain_report_to_json(const rag_chain_report *r, json_t **out, rag
     put(o, "tokens_in", json_integer(r->tokens_in), &ok);
     put(o, "tokens_out", json_integer(r->tokens_out), &ok);
     put(o, "cost_usd", json_real(r->cost_usd), &ok);
+    put(o, "cache_hits", json_integer((json_int_t)r->cache_hits), &ok);
+    put(o, "cache_misses", json_integer((json_int_t)r->cache_misses), &ok);
     for (size_t i = 0; i < r->n_members; i++) {
         json_t *mj = member_json(&r->members[i], &ok);
         if (!mj || json_array_append_new(members, mj) != 0)

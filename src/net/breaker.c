@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct rag_net_breaker {
     pthread_mutex_t mu;
@@ -15,6 +16,7 @@ struct rag_net_breaker {
     bool probe_out;           /* half-open: a probe is in flight */
     double probe_at;          /* when that probe was admitted, ms */
     unsigned long generation; /* bumps on every state change; tickets from older ones are ignored */
+    rag_net_breaker_transitions moves; /* state changes since creation, by target state */
 };
 
 rag_net_breaker_params rag_net_breaker_default_params(void)
@@ -56,6 +58,12 @@ void rag_net_breaker_free(rag_net_breaker *b)
 
 static void set_state(rag_net_breaker *b, rag_net_breaker_state s, double now_ms)
 {
+    if (s == RAG_NET_BREAKER_OPEN)
+        b->moves.opened++;
+    else if (s == RAG_NET_BREAKER_HALF_OPEN)
+        b->moves.half_opened++;
+    else
+        b->moves.closed++;
     b->state = s;
     b->generation++;
     b->probe_out = false;
@@ -157,4 +165,16 @@ int rag_net_breaker_failures(rag_net_breaker *b)
     int f = b->failures;
     pthread_mutex_unlock(&b->mu);
     return f;
+}
+
+void rag_net_breaker_get_transitions(rag_net_breaker *b, rag_net_breaker_transitions *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    *out = b->moves;
+    pthread_mutex_unlock(&b->mu);
 }

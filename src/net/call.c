@@ -218,6 +218,19 @@ int rag_net_client_breaker_state(rag_net_client *c, const char *backend, const c
     return (int)rag_net_breaker_get_state(b);
 }
 
+void rag_net_client_breakers(rag_net_client *c, rag_net_breaker_visit_fn fn, void *ud)
+{
+    if (!c || !fn)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_breakers; i++) {
+        rag_net_breaker_transitions t;
+        rag_net_breaker_get_transitions(c->breakers[i].b, &t);
+        fn(ud, c->breakers[i].backend, c->breakers[i].model, rag_net_breaker_get_state(c->breakers[i].b), &t);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 static double next_rand(rag_net_client *c)
 {
     if (c->p.rand01)

@@ -334,7 +334,7 @@ static rag_status series_add_locked(rag_metric_t *f, const char *const *values, 
     return RAG_OK;
 }
 
-typedef enum { OP_INC, OP_SET, OP_OBSERVE, OP_TOUCH } op_kind;
+typedef enum { OP_INC, OP_SET, OP_RAISE, OP_OBSERVE, OP_TOUCH } op_kind;
 
 static rag_status update(rag_metric_t *f, const char *const *values, op_kind op, double v)
 {
@@ -347,6 +347,10 @@ static rag_status update(rag_metric_t *f, const char *const *values, op_kind op,
         break;
     case OP_SET:
         if (f->type != RAG_METRIC_GAUGE)
+            return RAG_E_BAD_INPUT;
+        break;
+    case OP_RAISE:
+        if (f->type != RAG_METRIC_COUNTER || isnan(v))
             return RAG_E_BAD_INPUT;
         break;
     case OP_OBSERVE:
@@ -367,6 +371,10 @@ static rag_status update(rag_metric_t *f, const char *const *values, op_kind op,
         switch (op) {
         case OP_INC: s->value += v; break;
         case OP_SET: s->value = v; break;
+        case OP_RAISE:
+            if (v > s->value)
+                s->value = v;
+            break;
         case OP_OBSERVE:
             s->value += v;
             s->count++;
@@ -391,6 +399,11 @@ rag_status rag_metrics_inc(rag_metric_t *f, const char *const *values, double de
 rag_status rag_metrics_set(rag_metric_t *f, const char *const *values, double v)
 {
     return update(f, values, OP_SET, v);
+}
+
+rag_status rag_metrics_raise(rag_metric_t *f, const char *const *values, double v)
+{
+    return update(f, values, OP_RAISE, v);
 }
 
 rag_status rag_metrics_observe(rag_metric_t *f, const char *const *values, double v)

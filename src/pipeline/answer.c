@@ -199,6 +199,8 @@ static int by_position(const void *a, const void *b)
  * Returns the count; the picked ones are c[0..k) sorted by source rank, then position. */
 static size_t pick(candidate *c, size_t n, size_t max)
 {
+    if (n == 0)
+        return 0; /* c may be NULL: qsort(NULL, 0, ...) is undefined */
     qsort(c, n, sizeof *c, by_score_desc);
     size_t k = 0;
     for (size_t i = 0; i < n && k < max; i++) {

@@ -2,6 +2,7 @@
  * embedder / reranker / generator chains), shared by every engine of the process. */
 #include "pipeline_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@ struct rag_backends {
     rag_net_client *net;        /* owned; NULL when no chain has a remote member */
     rag_budget_t *budget;       /* owned */
     rag_price_catalog *catalog; /* owned */
+    rag_cache *cache;           /* owned; NULL when disabled or no embedder / reranker is called */
     rag_models_env env;
     rag_embedder_chain *embedder;
     rag_reranker_chain *reranker;
@@ -52,8 +54,20 @@ rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_er
         if (st == RAG_OK)
             st = rag_price_catalog_create(&b->catalog, err);
     }
+    if (st == RAG_OK && cfg->cache.enabled && (b->remote_embedder || b->remote_reranker)) {
+        /* The cache only saves work: when it cannot be opened, say so and run without it. */
+        char *path = rag_cache_file(cfg);
+        rag_cache_params cp = {path, (uint64_t)cfg->cache.max_mb * 1024 * 1024, false};
+        rag_err cerr;
+        if (!path)
+            st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
+        else if (rag_cache_open(&cp, &b->cache, &cerr) != RAG_OK)
+            rag_log(RAG_LOG_WARN, "%s; running without the cache", cerr.msg);
+        free(path);
+    }
     if (st == RAG_OK) {
         b->env = rag_models_env_from_config(cfg, b->net, b->budget, b->catalog);
+        b->env.cache = b->cache;
         b->env.embedders = LOCAL_EMBEDDERS;
         b->env.n_embedders = 1;
         b->env.rerankers = LOCAL_RERANKERS;
@@ -82,7 +96,13 @@ void rag_backends_free(rag_backends *b)
     rag_price_catalog_free(b->catalog);
     rag_budget_free(b->budget);
     rag_net_client_free(b->net);
+    rag_cache_close(b->cache);
     free(b);
+}
+
+rag_net_client *rag_backends_net(rag_backends *b)
+{
+    return b ? b->net : NULL;
 }
 
 rag_generator_chain *pipeline_generator_chain(rag_backends *b)
@@ -98,4 +118,21 @@ rag_reranker_chain *pipeline_reranker_chain(rag_backends *b)
 rag_embedder_chain *pipeline_embedder_chain(rag_backends *b)
 {
     return b && b->remote_embedder ? b->embedder : NULL;
+}
+
+char *rag_cache_file(const rag_config *cfg)
+{
+    if (cfg->cache.path && *cfg->cache.path)
+        return rag_strdup(cfg->cache.path);
+    const char *dir = cfg->global_settings.data_dir;
+    size_t n = strlen(dir) + sizeof "/cache.db";
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/cache.db", dir);
+    return p;
+}
+
+rag_cache *pipeline_cache(rag_backends *b)
+{
+    return b ? b->cache : NULL;
 }

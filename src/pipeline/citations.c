@@ -5,7 +5,9 @@
  * is text. Markers inside fenced code blocks (``` ... ```) and inline code (`...`) are left as
  * they are and not counted. A valid marker is rewritten canonically as "[n]" per source ("[1, 2]"
  * becomes "[1][2]"); a number that names no source (0, or > n_sources) is dropped from the text
- * and reported.
+ * and reported. Dropping never leaves a marker behind: text that closes up across the gap is
+ * scanned again ("[[0]7]" drops 7 as well), and only the spaces around a dropped marker are
+ * tidied (the rest of the answer, code and indentation included, is kept byte for byte).
  */
 #include "pipeline_internal.h"
 
@@ -100,67 +102,128 @@ static bool parse_marker(const char *p, size_t len, int *nums, size_t *n_nums, s
     return any;
 }
 
+/* Longest bracket span (from '[' to ']') that can be a marker. */
+#define MAX_MARKER_SPAN 64
+
+/* After a marker whose numbers were all invalid was dropped between the output b and the rest
+ * s[*i..len): joins the two sides with one space where either had spaces (none before . , ; : ! ? )
+ * a newline or the end; at the start of the text or a line, b's indentation is kept and the rest's
+ * leading spaces dropped), and keeps two backticks from touching (they would open a code span the
+ * answer did not have). */
+static rag_status tidy_junction(rag_buf *b, const char *s, size_t *i, size_t len)
+{
+    size_t lsp = 0, j = *i;
+    while (lsp < b->len && b->data[b->len - 1 - lsp] == ' ')
+        lsp++;
+    while (j < len && s[j] == ' ')
+        j++;
+    bool space = lsp > 0 || j > *i;
+    char prev = b->len > lsp ? b->data[b->len - 1 - lsp] : '\n', next = j < len ? s[j] : '\0';
+    *i = j;
+    if (prev == '\n')
+        return RAG_OK;
+    if (lsp) {
+        b->len -= lsp;
+        b->data[b->len] = '\0';
+    }
+    if (space && next != '\0' && !strchr(".,;:!?)\n", next))
+        return rag_buf_append_char(b, ' ');
+    if (!space && prev == '`' && next == '`')
+        return rag_buf_append_char(b, ' ');
+    return RAG_OK;
+}
+
+/* Where a dropped marker may have joined the output with the text after it into a new marker:
+ * the last literal '[' of b at most MAX_MARKER_SPAN bytes back with no ']' or '`' after it (a
+ * ']' would close it where it closed before; a '`' can never be in a marker). SIZE_MAX if none. */
+static size_t open_bracket(const rag_buf *b)
+{
+    for (size_t k = b->len; k > 0 && b->len - (k - 1) <= MAX_MARKER_SPAN; k--) {
+        char c = b->data[k - 1];
+        if (c == ']' || c == '`')
+            break;
+        if (c == '[')
+            return k - 1;
+    }
+    return SIZE_MAX;
+}
+
 rag_status rag_citations_validate(const char *text, size_t n_sources, rag_citations *out)
 {
     memset(out, 0, sizeof *out);
     rag_buf b;
     rag_buf_init(&b, 0);
+    /* s[0..len) is what is left to scan: text, or (after a drop re-opened a '[') work, owned */
+    const char *s = text;
+    char *work = NULL;
     size_t len = strlen(text);
     bool fenced = false, inline_code = false;
     rag_status st = RAG_OK;
     size_t i = 0;
     while (i < len && st == RAG_OK) {
-        if (!inline_code && strncmp(text + i, "```", 3) == 0) {
+        if (!inline_code && strncmp(s + i, "```", 3) == 0) {
             fenced = !fenced;
             st = rag_buf_append(&b, "```", 3);
             i += 3;
             continue;
         }
-        if (!fenced && text[i] == '`') {
+        if (!fenced && s[i] == '`') {
             inline_code = !inline_code;
             st = rag_buf_append_char(&b, '`');
             i++;
             continue;
         }
-        if (fenced || inline_code || text[i] != '[') {
-            st = rag_buf_append_char(&b, text[i++]);
+        if (fenced || inline_code || s[i] != '[') {
+            st = rag_buf_append_char(&b, s[i++]);
             continue;
         }
-        const char *close = memchr(text + i + 1, ']', len - i - 1);
+        const char *close = memchr(s + i + 1, ']', len - i - 1);
         int nums[MAX_RANGE * 4];
         size_t n_nums = 0;
-        if (!close || (size_t)(close - text - i) > 64 ||
-            !parse_marker(text + i + 1, (size_t)(close - text - i - 1), nums, &n_nums, sizeof nums / sizeof nums[0])) {
-            st = rag_buf_append_char(&b, text[i++]);
+        if (!close || (size_t)(close - s - i) > MAX_MARKER_SPAN ||
+            !parse_marker(s + i + 1, (size_t)(close - s - i - 1), nums, &n_nums, sizeof nums / sizeof nums[0])) {
+            st = rag_buf_append_char(&b, s[i++]);
             continue;
         }
+        bool kept = false;
         for (size_t k = 0; k < n_nums && st == RAG_OK; k++) {
             if (nums[k] >= 1 && (size_t)nums[k] <= n_sources) {
                 note_number(out->cited, &out->n_cited, RAG_CITATIONS_MAX, nums[k]);
                 out->n_valid_markers++;
                 st = rag_buf_appendf(&b, "[%d]", nums[k]);
+                kept = true;
             } else {
                 note_number(out->invalid, &out->n_invalid, RAG_CITATIONS_MAX, nums[k]);
             }
         }
-        i = (size_t)(close - text) + 1;
-    }
-    /* Dropping an invalid marker can leave "word  ." or a trailing space: tidy those. */
-    if (st == RAG_OK && b.data) {
-        size_t w = 0;
-        for (size_t r = 0; r < b.len; r++) {
-            char ch = b.data[r];
-            if (ch == ' ' && w > 0 && b.data[w - 1] == ' ')
-                continue;
-            if ((ch == '.' || ch == ',') && w > 0 && b.data[w - 1] == ' ' && r > 0 && b.data[r - 1] == ' ')
-                w--;
-            b.data[w++] = ch;
+        i = (size_t)(close - s) + 1;
+        if (kept || st != RAG_OK)
+            continue;
+        /* The whole marker was dropped: tidy the spaces around the gap, and if that brought a
+         * literal '[' next to the rest ("[[0]7]" -> "[7]"), scan from that '[' again so a marker
+         * it now forms is validated too. Each drop shortens what is left to scan, so this ends. */
+        st = tidy_junction(&b, s, &i, len);
+        size_t k = st == RAG_OK ? open_bracket(&b) : SIZE_MAX;
+        if (k == SIZE_MAX)
+            continue;
+        size_t head = b.len - k, rest = len - i;
+        char *w = malloc(head + rest + 1);
+        if (!w) {
+            st = RAG_E_NOMEM;
+            break;
         }
-        while (w > 0 && b.data[w - 1] == ' ')
-            w--;
-        b.len = w;
-        b.data[w] = '\0';
+        memcpy(w, b.data + k, head);
+        memcpy(w + head, s + i, rest);
+        w[head + rest] = '\0';
+        free(work);
+        work = w;
+        s = w;
+        len = head + rest;
+        i = 0;
+        b.len = k;
+        b.data[k] = '\0';
     }
+    free(work);
     if (st == RAG_OK) {
         out->text = rag_buf_steal(&b);
         if (!out->text)

@@ -1,5 +1,5 @@
-/* The embedder stage: chunk embeddings at ingest, the query embedding at ask, dense top-k and its
- * fusion with BM25 (RRF or weighted, retriever.fusion). */
+/* The embedder stage: chunk embeddings at ingest, the query embedding at ask, dense top-k over the
+ * engine's in-memory index and its fusion with BM25 (RRF or weighted, retriever.fusion). */
 #include "pipeline_internal.h"
 
 #include <stdlib.h>
@@ -31,6 +31,32 @@ rag_status pipeline_embed(rag_engine *e, rag_models_request *rq, const char *con
     snprintf(space, space_cap, "%s:%s", report->served_by ? report->served_by : "?",
              report->served_model ? report->served_model : "");
     return RAG_OK;
+}
+
+rag_status pipeline_dense_search(rag_engine *e, const char *space, const float *query, int dim,
+                                 const int64_t *doc_ids, size_t n_doc_ids, size_t k, rag_dense_hit *hits,
+                                 size_t *n_hits, rag_err *err)
+{
+    *n_hits = 0;
+    rag_dense_precision want =
+        e->cfg->retriever.dense.precision == RAG_CONFIG_DENSE_INT8 ? RAG_DENSE_INT8 : RAG_DENSE_F32;
+    if (e->dense && (strcmp(rag_dense_index_space(e->dense), space) != 0 ||
+                     rag_dense_index_precision(e->dense) != want)) {
+        rag_dense_index_free(e->dense);
+        e->dense = NULL;
+    }
+    if (!e->dense) {
+        rag_dense_index_params ip = rag_dense_index_default_params();
+        ip.precision = want;
+        rag_status st = rag_dense_index_open(e->store, space, &ip, &e->dense, err);
+        if (st != RAG_OK)
+            return st;
+    }
+    uint64_t before = rag_dense_index_loads(e->dense);
+    rag_status st = doc_ids ? rag_dense_index_search_docs(e->dense, query, dim, doc_ids, n_doc_ids, k, hits, n_hits, err)
+                            : rag_dense_index_search(e->dense, query, dim, k, hits, n_hits, err);
+    e->dense_loads += rag_dense_index_loads(e->dense) - before;
+    return st;
 }
 
 rag_status pipeline_hybrid_ids(rag_engine *e, rag_models_request *rq, const char *question,
@@ -71,7 +97,7 @@ rag_status pipeline_hybrid_ids(rag_engine *e, rag_models_request *rq, const char
             if (!dh || !dids || !dscores)
                 est = rag_err_set(&eerr, RAG_E_NOMEM, "out of memory");
             if (est == RAG_OK)
-                est = rag_dense_search(e->store, space, qv, dim, cand, dh, &nd, &eerr);
+                est = pipeline_dense_search(e, space, qv, dim, NULL, 0, cand, dh, &nd, &eerr);
             for (size_t i = 0; est == RAG_OK && i < nd; i++) {
                 dids[i] = dh[i].chunk_id;
                 dscores[i] = dh[i].score;

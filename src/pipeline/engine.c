@@ -111,6 +111,7 @@ void rag_engine_close(rag_engine *e)
         return;
     if (e->owns_backends)
         rag_backends_free(e->backends);
+    rag_dense_index_free(e->dense);
     rag_analyzer_free(e->analyzer);
     rag_store_close(e->store);
     free(e->store_path);

@@ -201,6 +201,8 @@ static rag_status on_document(void *ud, rag_document *doc, rag_err *err)
             est = pipeline_embed(c->e, &rq, texts, n_chunks, &vecs, &dim, space, sizeof space, &rep, &eerr);
         }
         free(texts);
+        c->sum->embed_cache_hits += rep.cache_hits;
+        c->sum->embed_cache_misses += rep.cache_misses;
         rag_chain_report_free(&rep);
         if (est == RAG_OK)
             c->sum->docs_embedded++;

@@ -6,9 +6,12 @@
 #include "pipeline_internal.h"
 
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ragc/encoder.h"
 #include "ragc/hub.h"
@@ -183,7 +186,36 @@ static rag_status local_rerank(void *ctx, rag_models_request *rq, const char *qu
     return st;
 }
 
-const rag_embedder_vtable pipeline_local_embedder = {
-    .name = "local", .create = local_create_embed, .destroy = local_destroy, .embed = local_embed};
-const rag_reranker_vtable pipeline_local_reranker = {
-    .name = "local", .create = local_create_rerank, .destroy = local_destroy, .rerank = local_rerank};
+/* The cache revision of a local model: the real path of its directory (a Hub snapshot path holds
+ * the commit) and the size and modification time of its weights, so replaced weights are new
+ * cache keys. */
+static rag_status local_revision(void *ctx, char *buf, size_t cap, rag_err *err)
+{
+    local_ctx *c = ctx;
+    char *dir = NULL;
+    rag_status st = rag_local_model_dir(c->model, &dir, err);
+    if (st != RAG_OK)
+        return st;
+    char real[PATH_MAX], weights[PATH_MAX + 32];
+    if (!realpath(dir, real))
+        snprintf(real, sizeof real, "%s", dir);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    free(dir);
+    struct stat sb;
+    if (stat(weights, &sb) != 0)
+        return rag_err_set(err, RAG_E_NOT_FOUND, "local model %s: no model.safetensors", c->model);
+    snprintf(buf, cap, "%s|%lld|%lld.%09ld", real, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+             sb.st_mtim.tv_nsec);
+    return RAG_OK;
+}
+
+const rag_embedder_vtable pipeline_local_embedder = {.name = "local",
+                                                     .create = local_create_embed,
+                                                     .destroy = local_destroy,
+                                                     .embed = local_embed,
+                                                     .revision = local_revision};
+const rag_reranker_vtable pipeline_local_reranker = {.name = "local",
+                                                     .create = local_create_rerank,
+                                                     .destroy = local_destroy,
+                                                     .rerank = local_rerank,
+                                                     .revision = local_revision};

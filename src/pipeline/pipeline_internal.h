@@ -4,6 +4,7 @@
 
 #include "ragc/analyzer.h"
 #include "ragc/bm25.h"
+#include "ragc/dense.h"
 #include "ragc/pipeline.h"
 
 struct rag_engine {
@@ -14,12 +15,18 @@ struct rag_engine {
     rag_bm25_params bm25;
     rag_backends *backends;  /* borrowed or owned (owns_backends) */
     bool owns_backends;
+    rag_dense_index *dense;  /* owned, NULL until the first dense search: the in-memory index of the
+                                last embedding space searched (pipeline_dense_search) */
+    uint64_t dense_loads;    /* loads from the store by every dense index this engine opened */
 };
 
 /* The chains to call, or NULL when the configuration has no remote member for that stage. */
 rag_generator_chain *pipeline_generator_chain(rag_backends *b);
 rag_reranker_chain *pipeline_reranker_chain(rag_backends *b);
 rag_embedder_chain *pipeline_embedder_chain(rag_backends *b);
+
+/* The process's open cache, or NULL (disabled, not needed, or it could not be opened). */
+rag_cache *pipeline_cache(rag_backends *b);
 
 /* The "local" embedder and reranker (src/pipeline/local_backends.c). */
 extern const rag_embedder_vtable pipeline_local_embedder;
@@ -31,6 +38,14 @@ extern const rag_reranker_vtable pipeline_local_reranker;
  * BM25 only. Other errors: cancellation, out of memory. */
 rag_status pipeline_embed(rag_engine *e, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                           int *dim, char *space, size_t space_cap, rag_chain_report *report, rag_err *err);
+
+/* Exact dense top-k of space through the engine's in-memory index (retriever.dense.precision),
+ * reopened when space differs from the last one searched and reloaded by the index itself when
+ * the space changed in the store. doc_ids: NULL = every document, else only the chunks of
+ * doc_ids[0..n_doc_ids). Errors as rag_dense_index_search_docs. */
+rag_status pipeline_dense_search(rag_engine *e, const char *space, const float *query, int dim,
+                                 const int64_t *doc_ids, size_t n_doc_ids, size_t k, rag_dense_hit *hits,
+                                 size_t *n_hits, rag_err *err);
 
 /* Dense + BM25 retrieval for an answer: fills ids and scores (caller frees) with up to k fused
  * chunk ids and out->stages[0..1] (retriever and embedder). Falls back to BM25 alone when no

@@ -25,6 +25,17 @@ static const char *display_name(const rag_doc_record *d)
     return slash ? slash + 1 : (d->source ? d->source : "?");
 }
 
+double rag_answer_model_ms(const rag_answer *a)
+{
+    const rag_chain_report *chains[3] = {&a->embedder_report, &a->rerank_report, &a->generator_report};
+    double ms = 0;
+    for (size_t c = 0; c < 3; c++)
+        for (size_t i = 0; i < chains[c]->n_members; i++)
+            if (!chains[c]->members[i].builtin)
+                ms += chains[c]->members[i].ms;
+    return ms;
+}
+
 void rag_answer_print(const rag_answer *a, FILE *f)
 {
     if (a->text)
@@ -101,12 +112,25 @@ rag_status rag_answer_to_json(const rag_answer *a, rag_buf *out)
                                      : !strcmp(r->stage, "generator") ? &a->generator_report
                                                                       : NULL;
         json_t *chain = NULL;
+        if (cr && cr->n_members > 0) {
+            json_object_set_new(s, "cache_hits", json_integer((json_int_t)cr->cache_hits));
+            json_object_set_new(s, "cache_misses", json_integer((json_int_t)cr->cache_misses));
+        }
         if (cr && cr->n_members > 0 && rag_chain_report_to_json(cr, &chain, NULL) == RAG_OK)
             json_object_set_new(s, "chain", chain);
         json_object_set_new(stages, r->stage, s);
     }
     json_object_set_new(report, "stages", stages);
     json_object_set_new(report, "total_ms", json_real(a->total_ms));
+    double model_ms = rag_answer_model_ms(a);
+    json_object_set_new(report, "model_ms", json_real(model_ms));
+    json_object_set_new(report, "overhead_ms", json_real(a->total_ms > model_ms ? a->total_ms - model_ms : 0));
+    json_t *cache = json_object();
+    json_object_set_new(cache, "hits", json_integer((json_int_t)(a->embedder_report.cache_hits +
+                                                                 a->rerank_report.cache_hits)));
+    json_object_set_new(cache, "misses", json_integer((json_int_t)(a->embedder_report.cache_misses +
+                                                                   a->rerank_report.cache_misses)));
+    json_object_set_new(report, "cache", cache);
     json_object_set_new(report, "cost_usd", json_real(a->cost_usd));
     json_object_set_new(report, "tokens_in", json_integer(a->tokens_in));
     json_object_set_new(report, "tokens_out", json_integer(a->tokens_out));

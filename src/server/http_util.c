@@ -2,13 +2,16 @@
  * bearer auth, answer splitting and error bodies (contracts in server_internal.h). */
 #include "server/server_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 unsigned srv_method_bit(const char *method)
 {
@@ -386,6 +389,66 @@ bool srv_bearer_ok(const char *authorization, const char *key)
     while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
         n--;
     return srv_ct_equal(p, n, key, strlen(key));
+}
+
+srv_route_class srv_route_class_of(const srv_match *m, unsigned method)
+{
+    if (method == SRV_OPTIONS)
+        return SRV_CLASS_PUBLIC;
+    switch (m->route) {
+    case SRV_ROUTE_NONE:
+    case SRV_ROUTE_INDEX:
+    case SRV_ROUTE_ASSET:
+    case SRV_ROUTE_HEALTHZ:
+    case SRV_ROUTE_READYZ: return SRV_CLASS_PUBLIC;
+    case SRV_ROUTE_DOCS: return method == SRV_POST ? SRV_CLASS_WRITE : SRV_CLASS_READ;
+    case SRV_ROUTE_DOC: return method == SRV_DELETE ? SRV_CLASS_WRITE : SRV_CLASS_READ;
+    default: return SRV_CLASS_READ;
+    }
+}
+
+rag_server_guard srv_policy_guard(const srv_policy *p, srv_route_class c)
+{
+    switch (c) {
+    case SRV_CLASS_PUBLIC: return RAG_SERVER_OPEN;
+    case SRV_CLASS_READ: return p->has_key && p->private_reads ? RAG_SERVER_NEEDS_KEY : RAG_SERVER_OPEN;
+    case SRV_CLASS_WRITE:
+        if (p->has_key)
+            return RAG_SERVER_NEEDS_KEY;
+        return p->loopback || p->allow_open_writes ? RAG_SERVER_OPEN : RAG_SERVER_DISABLED;
+    }
+    return RAG_SERVER_DISABLED;
+}
+
+const char *srv_guard_name(rag_server_guard g)
+{
+    switch (g) {
+    case RAG_SERVER_OPEN: return "open";
+    case RAG_SERVER_NEEDS_KEY: return "key";
+    case RAG_SERVER_DISABLED: return "disabled";
+    }
+    return "disabled";
+}
+
+bool srv_addr_is_loopback(const struct sockaddr *sa)
+{
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in in4;
+        memcpy(&in4, sa, sizeof in4);
+        return (ntohl(in4.sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof in6);
+        const unsigned char *a = in6.sin6_addr.s6_addr;
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (IN6_IS_ADDR_LOOPBACK(&in6.sin6_addr))
+            return true;
+        return memcmp(a, v4mapped, sizeof v4mapped) == 0 && a[12] == 127;
+    }
+    return false;
 }
 
 const char *srv_content_type_for(const char *path)

@@ -4,6 +4,7 @@
  * on the same path, which the ingest then reports as unchanged. */
 #include "server/server_core.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -19,6 +20,7 @@
 #define MULTIPART_OVERHEAD (1u << 20) /* bytes allowed on top of the file in a multipart body */
 
 struct srv_upload {
+    rag_server_t *srv;               /* borrowed */
     bool multipart;
     srv_multipart *mp;
     char name[SRV_MAX_FILENAME + 1]; /* sanitized file name */
@@ -28,12 +30,82 @@ struct srv_upload {
     char *tmp_path;                  /* owned; unlinked by srv_upload_free while set */
     XXH3_state_t *hash;
     uint64_t file_bytes, file_cap, body_cap;
+    uint64_t reserved;               /* bytes counted in srv->uploads_reserved for this upload */
+    bool quota_hit;                  /* the uploads directory's cap stopped this upload (507) */
 };
+
+#define MIB(x) ((double)(x) / (1024.0 * 1024.0))
+
+/* Bytes of the regular files in dir, not counting upload temporaries (".upload-*": those are in
+ * uploads_reserved). A missing directory holds 0 bytes. */
+static uint64_t uploads_scan(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                                    !strncmp(e->d_name, ".upload-", 8)))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+            total += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* Gives back the bytes this upload reserved (when it failed or its file was not kept). */
+static void quota_release(srv_upload *u)
+{
+    if (!u->reserved)
+        return;
+    pthread_mutex_lock(&u->srv->quota_mu);
+    u->srv->uploads_reserved -= u->reserved;
+    pthread_mutex_unlock(&u->srv->quota_mu);
+    u->reserved = 0;
+}
+
+/* Moves this upload's reservation into the stored bytes (its file was kept). */
+static void quota_commit(srv_upload *u, bool new_file)
+{
+    pthread_mutex_lock(&u->srv->quota_mu);
+    u->srv->uploads_reserved -= u->reserved;
+    if (new_file)
+        u->srv->uploads_stored += u->file_bytes;
+    pthread_mutex_unlock(&u->srv->quota_mu);
+    u->reserved = 0;
+}
+
+/* Reserves n more bytes for u; RAG_E_TOO_LARGE (quota_hit) when the directory would exceed its cap. */
+static rag_status quota_reserve(srv_upload *u, uint64_t n, rag_err *err)
+{
+    rag_server_t *s = u->srv;
+    uint64_t cap = s->p.max_uploads_total_bytes;
+    pthread_mutex_lock(&s->quota_mu);
+    uint64_t used = s->uploads_stored + s->uploads_reserved;
+    bool ok = used <= cap && n <= cap - used;
+    if (ok) {
+        s->uploads_reserved += n;
+        u->reserved += n;
+    }
+    pthread_mutex_unlock(&s->quota_mu);
+    if (ok)
+        return RAG_OK;
+    u->quota_hit = true;
+    return rag_err_set(err, RAG_E_TOO_LARGE,
+                       "%s: the uploads directory is full: %.1f MiB of %.1f MiB used (uploads in progress included); "
+                       "delete documents, or raise the limit (ragc serve --max-uploads-mb, RAGC_MAX_UPLOADS_MB)",
+                       u->name[0] ? u->name : "upload", MIB(used), MIB(cap));
+}
 
 void srv_upload_free(srv_upload *u)
 {
     if (!u)
         return;
+    quota_release(u);
     if (u->fd >= 0)
         close(u->fd);
     if (u->tmp_path) {
@@ -65,6 +137,9 @@ static rag_status write_file(srv_upload *u, const char *data, size_t n, rag_err 
         return rag_err_set(err, RAG_E_TOO_LARGE, "%s is larger than the upload limit of %llu MiB "
                                                  "(document_processor.max_file_mb)",
                            u->name, (unsigned long long)(u->file_cap >> 20));
+    rag_status st = quota_reserve(u, n, err);
+    if (st != RAG_OK)
+        return st;
     XXH3_64bits_update(u->hash, data, n);
     while (n > 0) {
         ssize_t w = write(u->fd, data, n);
@@ -116,6 +191,7 @@ enum MHD_Result srv_upload_begin(srv_request *r)
     if (!u)
         return srv_respond_error(r, 500, "internal", "out of memory");
     u->fd = -1;
+    u->srv = s;
     r->upload = u;
     u->file_cap = s->p.max_upload_bytes;
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -167,6 +243,7 @@ enum MHD_Result srv_upload_begin(srv_request *r)
     }
     r->body_cap = u->body_cap;
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long announced = 0;
     if (cl) {
         char *end;
         errno = 0;
@@ -175,7 +252,21 @@ enum MHD_Result srv_upload_begin(srv_request *r)
             return srv_respond_error(r, 413, "payload_too_large",
                                      "upload is %llu bytes; the limit is %llu MiB (document_processor.max_file_mb)", n,
                                      (unsigned long long)(u->file_cap >> 20));
+        if (!errno && *end == '\0') /* a lower bound of the file's size */
+            announced = !u->multipart ? n : n > MULTIPART_OVERHEAD ? n - MULTIPART_OVERHEAD : 0;
     }
+    /* The directory's total: rescanned here (so deletions and files removed by hand count), then
+     * the announced size is checked against what is left. Bytes are reserved as they arrive. */
+    pthread_mutex_lock(&s->quota_mu);
+    s->uploads_stored = uploads_scan(s->uploads_dir);
+    uint64_t used = s->uploads_stored + s->uploads_reserved, cap = s->p.max_uploads_total_bytes;
+    pthread_mutex_unlock(&s->quota_mu);
+    if (used > cap || announced > cap - used)
+        return srv_respond_error(r, 507, "insufficient_storage",
+                                 "%s: the uploads directory is full: %.1f MiB of %.1f MiB used, and this upload is "
+                                 "%.1f MiB; delete documents, or raise the limit (ragc serve --max-uploads-mb, "
+                                 "RAGC_MAX_UPLOADS_MB)",
+                                 u->name[0] ? u->name : "upload", MIB(used), MIB(cap), MIB(announced));
     if (mkdir(s->uploads_dir, 0755) != 0 && errno != EEXIST)
         return srv_respond_error(r, 500, "internal", "%s: cannot create the uploads directory: %s", s->uploads_dir,
                                  strerror(errno));
@@ -210,6 +301,10 @@ rag_status srv_upload_data(srv_request *r, const char *data, size_t n, rag_err *
         st = srv_multipart_feed(u->mp, data, n, err);
     else
         st = write_file(u, data, n, err);
+    if (st != RAG_OK && u->quota_hit) {
+        r->body_http = 507;
+        r->body_code = "insufficient_storage";
+    }
     if (st != RAG_OK && u->fd >= 0) { /* stop writing; free the disk space now */
         close(u->fd);
         u->fd = -1;
@@ -302,6 +397,11 @@ enum MHD_Result srv_upload_finish(srv_request *r)
     const char *stage[] = {"ingest"};
     rag_metrics_observe(s->m.stage, stage, (rag_now_ms() - t0) / 1000.0);
 
+    bool kept = st == RAG_OK && json_array_size(oc.docs) > 0;
+    if (kept)
+        quota_commit(u, !existed);
+    else
+        quota_release(u);
     enum MHD_Result ret;
     if (st != RAG_OK) {
         if (!existed)

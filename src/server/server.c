@@ -25,6 +25,10 @@ rag_server_params rag_server_default_params(void)
     p.connection_timeout_s = 30;
     p.max_json_bytes = SRV_MAX_JSON_BODY;
     p.drain_timeout_ms = 30000;
+    p.max_uploads_total_bytes = SRV_DEFAULT_UPLOADS_TOTAL;
+    p.header_timeout_s = SRV_DEFAULT_HEADER_TIMEOUT_S;
+    p.min_body_rate = SRV_DEFAULT_MIN_BODY_RATE;
+    p.connection_memory_bytes = SRV_DEFAULT_CONN_MEMORY;
     return p;
 }
 
@@ -128,7 +132,6 @@ enum MHD_Result srv_respond_rag_error(srv_request *r, rag_status st, const rag_e
 /* MHD_OPTION_URI_LOG_CALLBACK: the request line arrived; its result becomes *req_cls. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)conn;
     rag_server_t *s = cls;
     srv_request *r = calloc(1, sizeof *r);
     if (!r)
@@ -136,6 +139,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->srv = s;
     r->t0 = rag_now_ms();
     r->uri = rag_strdup(uri ? uri : "");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->cs = ci ? ci->socket_context : NULL;
     snprintf(r->method_label, sizeof r->method_label, "OTHER");
     rag_buf_init(&r->body, s->p.max_json_bytes);
     atomic_fetch_add(&s->in_flight, 1);
@@ -162,6 +167,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         rag_log(RAG_LOG_INFO, "server: %s %s -> %d (%.1f ms)%s", r->method_label, r->path ? r->path : "?", r->status,
                 secs * 1000.0, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     }
+    /* a kept-alive connection has header_timeout_s for its next request */
+    srv_conn_deadline(r, rag_now_ms() + 1000.0 * s->p.header_timeout_s, "the next request", "keepalive");
     srv_upload_free(r->upload);
     rag_buf_free(&r->body);
     free(r->path);
@@ -170,15 +177,108 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
-static bool route_needs_auth(const srv_match *m)
+/* ---- connection deadlines ---- */
+
+void srv_conn_deadline(srv_request *r, double deadline_ms, const char *phase, const char *reason)
 {
-    switch (m->route) {
-    case SRV_ROUTE_HEALTHZ:
-    case SRV_ROUTE_READYZ:
-    case SRV_ROUTE_INDEX:
-    case SRV_ROUTE_ASSET: return false;
-    default: return true;
+    if (!r->cs)
+        return;
+    rag_server_t *s = r->srv;
+    pthread_mutex_lock(&s->conns_mu);
+    r->cs->deadline_ms = deadline_ms;
+    r->cs->phase = phase;
+    r->cs->reason = reason;
+    pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks each connection for the watchdog. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    rag_server_t *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        srv_conn *c = ci ? calloc(1, sizeof *c) : NULL;
+        *socket_context = c;
+        if (!c)
+            return; /* not tracked: only libmicrohttpd's idle timeout applies */
+        c->fd = ci->connect_fd;
+        c->deadline_ms = rag_now_ms() + 1000.0 * s->p.header_timeout_s;
+        c->phase = "the request headers";
+        c->reason = "headers";
+        pthread_mutex_lock(&s->conns_mu);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conns_mu);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_conn *c = *socket_context;
+        *socket_context = NULL;
+        if (!c)
+            return;
+        pthread_mutex_lock(&s->conns_mu);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&s->conns_mu);
+        free(c);
     }
+}
+
+#define WATCHDOG_TICK_MS 200
+
+/* Shuts down the sockets of connections past their deadline, every WATCHDOG_TICK_MS. */
+static void *watchdog_main(void *arg)
+{
+    rag_server_t *s = arg;
+    pthread_mutex_lock(&s->conns_mu);
+    while (!s->watchdog_stop) {
+        double now = rag_now_ms();
+        for (srv_conn *c = s->conns; c; c = c->next) {
+            if (c->shut || c->deadline_ms <= 0 || now <= c->deadline_ms)
+                continue;
+            c->shut = true;
+            shutdown(c->fd, SHUT_RDWR);
+            const char *labels[] = {c->reason};
+            rag_metrics_inc(s->m.timeouts, labels, 1);
+            rag_log(RAG_LOG_INFO, "server: closed a connection: %s did not arrive in time", c->phase);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->conns_cv, &s->conns_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return NULL;
+}
+
+static void watchdog_stop(rag_server_t *s)
+{
+    if (!s->watchdog_running)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    s->watchdog_stop = true;
+    pthread_cond_signal(&s->conns_cv);
+    pthread_mutex_unlock(&s->conns_mu);
+    pthread_join(s->watchdog, NULL);
+    s->watchdog_running = false;
+}
+
+/* True if the request announces a body (Content-Length > 0 or any Transfer-Encoding). */
+static bool has_body(struct MHD_Connection *conn)
+{
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strspn(cl, "0") != strlen(cl);
 }
 
 static enum MHD_Result respond_options(srv_request *r)
@@ -216,10 +316,17 @@ static enum MHD_Result respond_405(srv_request *r)
     return srv_queue(r, 405, resp);
 }
 
-static enum MHD_Result respond_401(srv_request *r, bool had_header)
+static enum MHD_Result respond_401(srv_request *r, bool had_header, srv_route_class cls)
 {
-    char *body = srv_error_json("unauthorized", had_header ? "the API key in the Authorization header is wrong"
-                                                           : "missing API key: send 'Authorization: Bearer <key>'");
+    const char *what = cls == SRV_CLASS_WRITE ? "uploading and deleting documents needs the API key"
+                                              : "this server needs the API key";
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what,
+             had_header ? "the key in the Authorization header is wrong"
+                        : "send 'Authorization: Bearer <key>' (the key is the server's RAGC_API_KEY)");
+    rag_log(RAG_LOG_INFO, "server: %s %s -> 401: %s", r->method_label, r->path ? r->path : "?",
+            had_header ? "wrong API key" : "no API key");
+    char *body = srv_error_json("unauthorized", msg);
     if (!body)
         return srv_respond_json(r, 500, NULL);
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -230,6 +337,16 @@ static enum MHD_Result respond_401(srv_request *r, bool had_header)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ragc\"");
     return srv_queue(r, 401, resp);
+}
+
+static enum MHD_Result respond_writes_disabled(srv_request *r)
+{
+    return srv_respond_error(r, 403, "writes_disabled",
+                             "uploading and deleting documents is turned off: this server listens on %s, which is "
+                             "not a loopback address, and has no API key. To enable it, set RAGC_API_KEY (on a "
+                             "Hugging Face Space: a secret in the Space settings) and send 'Authorization: Bearer "
+                             "<key>'; or start ragc serve with --allow-open-writes to let anyone upload and delete",
+                             r->srv->host);
 }
 
 /* Routes a request whose body (if any) is complete. */
@@ -275,10 +392,14 @@ static enum MHD_Result start_request(srv_request *r, const char *method)
         return respond_options(r);
     if (!r->match.method_ok)
         return respond_405(r);
-    if (s->api_key && route_needs_auth(&r->match)) {
+    srv_route_class cls = srv_route_class_of(&r->match, r->method);
+    rag_server_guard guard = srv_policy_guard(&s->policy, cls);
+    if (guard == RAG_SERVER_DISABLED)
+        return respond_writes_disabled(r);
+    if (guard == RAG_SERVER_NEEDS_KEY) {
         const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!srv_bearer_ok(auth, s->api_key))
-            return respond_401(r, auth != NULL);
+            return respond_401(r, auth != NULL, cls);
     }
     if (r->method != SRV_POST)
         return dispatch(r);
@@ -309,15 +430,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     srv_request *r = *req_cls;
     if (!r)
         return MHD_NO; /* the URI callback could not allocate: drop the connection */
+    rag_server_t *s = r->srv;
     if (!r->started) {
         r->started = true;
         r->conn = conn;
+        r->t_body = rag_now_ms();
+        /* a body (also one read and dropped after an early answer) must keep min_body_rate after
+         * a header_timeout_s grace; without a body the request is processed now: no deadline */
+        if (has_body(conn))
+            srv_conn_deadline(r, r->t_body + 1000.0 * s->p.header_timeout_s, "the request body at the minimum rate",
+                              "body");
+        else
+            srv_conn_deadline(r, 0, NULL, NULL);
         return start_request(r, method);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->body_bytes += n;
+        double allowed_ms = 1000.0 * s->p.header_timeout_s + 1000.0 * (double)r->body_bytes / s->p.min_body_rate;
+        srv_conn_deadline(r, r->t_body + allowed_ms, "the request body at the minimum rate", "body");
         if (r->status || r->body_st != RAG_OK) {
             /* Answered or failed: the rest of the body is read and dropped (libmicrohttpd cannot
              * answer in the middle of a body), up to SRV_MAX_DISCARD bytes past the cap; a client
@@ -333,8 +465,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    srv_conn_deadline(r, 0, NULL, NULL); /* the body is complete: processing and the response */
     if (r->status)
         return MHD_YES;
+    if (r->body_st != RAG_OK && r->body_http)
+        return srv_respond_error(r, r->body_http, r->body_code, "%s", r->body_err.msg);
     if (r->body_st != RAG_OK)
         return srv_respond_rag_error(r, r->body_st, &r->body_err);
     return dispatch(r);
@@ -349,7 +484,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    bool routine = strstr(msg, "closed by remote side") || strstr(msg, "Application reported internal error");
+    /* routine: clients going away, connections the watchdog shut, answers MHD itself gave to bad
+     * requests (431 for oversized headers), the connection limit */
+    bool routine = strstr(msg, "closed by remote side") || strstr(msg, "Application reported internal error") ||
+                   strstr(msg, "detected connection closure") || strstr(msg, "Request too big") ||
+                   strstr(msg, "reached connection limit");
     rag_log_level level = routine ? RAG_LOG_INFO : RAG_LOG_WARN;
     if (rag_log_enabled(level))
         rag_log(level, "server: libmicrohttpd: %s", msg);
@@ -401,6 +540,20 @@ static rag_status copy_params(rag_server_t *s, const rag_server_params *p, rag_e
         s->p.max_upload_bytes = (uint64_t)s->cfg->document_processor.max_file_mb << 20;
     if (s->p.drain_timeout_ms <= 0)
         s->p.drain_timeout_ms = d.drain_timeout_ms;
+    if (!s->p.max_uploads_total_bytes)
+        s->p.max_uploads_total_bytes = d.max_uploads_total_bytes;
+    if (!s->p.header_timeout_s)
+        s->p.header_timeout_s = d.header_timeout_s;
+    if (!s->p.min_body_rate)
+        s->p.min_body_rate = d.min_body_rate;
+    if (!s->p.connection_memory_bytes)
+        s->p.connection_memory_bytes = d.connection_memory_bytes;
+    if (s->p.connection_memory_bytes < SRV_MIN_CONN_MEMORY)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "connection_memory_bytes %zu is below the minimum of %u",
+                           s->p.connection_memory_bytes, SRV_MIN_CONN_MEMORY);
+    if (s->p.private_reads && !(p && p->api_key && *p->api_key))
+        return rag_err_set(err, RAG_E_CONFIG,
+                           "private reads need an API key: set RAGC_API_KEY (reads cannot be private without it)");
     s->host = rag_strdup(s->p.host);
     s->api_key = p && p->api_key && *p->api_key ? rag_strdup(p->api_key) : NULL;
     s->cors_origin = p && p->cors_origin && *p->cors_origin ? rag_strdup(p->cors_origin) : NULL;
@@ -482,6 +635,13 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
     pthread_mutex_init(&s->pool.mu, NULL);
     pthread_cond_init(&s->pool.cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->quota_mu, NULL);
+    pthread_mutex_init(&s->conns_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->conns_cv, &ca);
+    pthread_condattr_destroy(&ca);
     s->stopped = true;
     s->chain_embedder = chain_backend(cfg->embedder.chain, cfg->embedder.n_chain, "none", "none");
     s->chain_reranker = "off";
@@ -505,6 +665,12 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
         rag_server_free(s);
         return st;
     }
+    s->policy.has_key = s->api_key != NULL;
+    s->policy.private_reads = s->p.private_reads;
+    s->policy.loopback = srv_addr_is_loopback((const struct sockaddr *)&ss);
+    s->policy.allow_open_writes = s->p.allow_open_writes;
+    s->guard_reads = srv_policy_guard(&s->policy, SRV_CLASS_READ);
+    s->guard_writes = srv_policy_guard(&s->policy, SRV_CLASS_WRITE);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -513,7 +679,8 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.threads, MHD_OPTION_CONNECTION_LIMIT, s->p.connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, s->p.connection_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->p.connection_memory_bytes,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->daemon) {
         int e = errno;
@@ -525,8 +692,36 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
     s->stopped = false;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? (int)info->port : s->p.port;
+    int rc = pthread_create(&s->watchdog, NULL, watchdog_main, s);
+    if (rc != 0) {
+        st = rag_err_set(err, RAG_E_NOMEM, "cannot start the connection watchdog thread: %s", strerror(rc));
+        rag_server_free(s);
+        return st;
+    }
+    s->watchdog_running = true;
+    if (s->guard_writes == RAG_SERVER_OPEN && !s->policy.loopback)
+        rag_log(RAG_LOG_WARN,
+                "server: WARNING: uploads and deletions are open to anyone who can reach %s:%d (no API key, "
+                "allow_open_writes): anyone can fill the disk (up to %llu MiB of uploads) and delete every "
+                "document; set RAGC_API_KEY instead",
+                s->host, s->port, (unsigned long long)(s->p.max_uploads_total_bytes >> 20));
+    else if (s->p.allow_open_writes && s->api_key)
+        rag_log(RAG_LOG_INFO, "server: allow_open_writes is ignored: an API key is set, writes need it");
     *out = s;
     return RAG_OK;
+}
+
+void rag_server_guards(const rag_server_t *s, rag_server_guard *reads, rag_server_guard *writes)
+{
+    if (reads)
+        *reads = s ? s->guard_reads : RAG_SERVER_DISABLED;
+    if (writes)
+        *writes = s ? s->guard_writes : RAG_SERVER_DISABLED;
+}
+
+bool rag_server_is_loopback(const rag_server_t *s)
+{
+    return s && s->policy.loopback;
 }
 
 int rag_server_port(const rag_server_t *s)
@@ -551,6 +746,7 @@ rag_status rag_server_stop(rag_server_t *s)
         nanosleep(&ts, NULL);
     }
     int left = atomic_load(&s->in_flight);
+    watchdog_stop(s);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
@@ -569,6 +765,7 @@ void rag_server_free(rag_server_t *s)
         return;
     if (s->daemon)
         rag_server_stop(s);
+    watchdog_stop(s);
     for (size_t i = 0; i < s->pool.n; i++)
         rag_engine_close(s->pool.all[i]);
     free(s->pool.all);
@@ -579,6 +776,9 @@ void rag_server_free(rag_server_t *s)
     pthread_mutex_destroy(&s->pool.mu);
     pthread_cond_destroy(&s->pool.cv);
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->quota_mu);
+    pthread_mutex_destroy(&s->conns_mu);
+    pthread_cond_destroy(&s->conns_cv);
     free(s->host);
     free(s->api_key);
     free(s->cors_origin);

@@ -22,6 +22,19 @@ typedef struct srv_engine_pool {
     size_t n, n_idle;
 } srv_engine_pool;
 
+/* One TCP connection, tracked from libmicrohttpd's STARTED to CLOSED notification (MHD closes
+ * the socket only after CLOSED, so fd stays valid while the entry is listed). The watchdog shuts
+ * the socket down (shutdown(2), not close) once deadline_ms passes; MHD then sees the end of the
+ * stream and closes the connection itself. All fields under rag_server.conns_mu. */
+typedef struct srv_conn {
+    struct srv_conn *prev, *next;
+    int fd;
+    double deadline_ms; /* rag_now_ms() after which the connection is shut; 0 = no deadline */
+    const char *phase;  /* static: what the deadline waits for ("request headers", ...) */
+    const char *reason; /* static metric label for a shut connection */
+    bool shut;          /* already shut by the watchdog */
+} srv_conn;
+
 /* Metric families the server updates (borrowed from srv->metrics). */
 typedef struct srv_metric_set {
     rag_metric_t *requests;   /* ragc_http_requests_total{route,method,status} */
@@ -32,6 +45,13 @@ typedef struct srv_metric_set {
     rag_metric_t *chunks;     /* ragc_chunks */
     rag_metric_t *rss;        /* ragc_process_resident_memory_bytes */
     rag_metric_t *in_flight;  /* ragc_http_requests_in_flight */
+    rag_metric_t *timeouts;   /* ragc_http_connections_timed_out_total{phase} */
+    rag_metric_t *calls;      /* ragc_remote_calls_total{backend,status} */
+    rag_metric_t *retries;    /* ragc_remote_retries_total{backend} */
+    rag_metric_t *fallbacks;  /* ragc_fallbacks_total{stage} */
+    rag_metric_t *cache_hits, *cache_misses; /* ragc_cache_{hits,misses}_total{kind} */
+    rag_metric_t *tokens;     /* ragc_tokens_total{backend,direction} */
+    rag_metric_t *cost;       /* ragc_cost_usd_total{backend} */
 } srv_metric_set;
 
 struct rag_server {
@@ -53,6 +73,18 @@ struct rag_server {
     rag_metrics_t *metrics;       /* owned */
     srv_metric_set m;
     const char *chain_embedder, *chain_reranker, *chain_generator; /* static backend names */
+    srv_policy policy;            /* who may read and write (fixed at start) */
+    rag_server_guard guard_reads, guard_writes;
+    /* uploads quota: bytes kept in uploads_dir (rescanned at each upload start) and bytes written
+     * by uploads in flight; under quota_mu */
+    pthread_mutex_t quota_mu;
+    uint64_t uploads_stored, uploads_reserved;
+    /* connections and the watchdog thread that enforces their deadlines */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t conns_cv;      /* wakes the watchdog to stop (CLOCK_MONOTONIC) */
+    srv_conn *conns;              /* list of open connections, owned */
+    pthread_t watchdog;
+    bool watchdog_running, watchdog_stop;
 };
 
 typedef enum { SRV_BODY_NONE = 0, SRV_BODY_JSON, SRV_BODY_UPLOAD } srv_body_kind;
@@ -80,6 +112,10 @@ typedef struct srv_request {
     rag_err body_err;
     srv_upload *upload;       /* owned */
     int status;               /* HTTP status queued, 0 until then */
+    int body_http;            /* HTTP status for body_st when not the usual mapping (507), else 0 */
+    const char *body_code;    /* static error code that goes with body_http */
+    srv_conn *cs;             /* the connection's entry (borrowed; valid until CLOSED), or NULL */
+    double t_body;            /* rag_now_ms() when the headers were complete */
 } srv_request;
 
 /* ---- responses (server.c) ---- */
@@ -98,6 +134,10 @@ enum MHD_Result srv_respond_rag_error(srv_request *r, rag_status st, const rag_e
 /* Serializes a jansson value compactly (steals the reference) and responds with it. */
 struct json_t;
 enum MHD_Result srv_respond_jansson(srv_request *r, int status, struct json_t *value);
+
+/* ---- connection deadlines (server.c) ---- */
+/* Sets r's connection deadline (0 = none) and what it waits for (static strings). */
+void srv_conn_deadline(srv_request *r, double deadline_ms, const char *phase, const char *reason);
 
 /* ---- engines (server.c) ---- */
 /* Borrows a read engine (waits if all are busy). Give it back with srv_engine_release. */

@@ -204,39 +204,6 @@ rag_status rag_store_savepoint_end(rag_store *s, rag_status rs)
 
 /* ---- open / close ---- */
 
-/* mkdir -p of the directory part of path. */
-static rag_status make_parent_dirs(const char *path, rag_err *err)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash || slash == path)
-        return RAG_OK;
-    char *dir = rag_strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", path);
-    rag_status rs = RAG_OK;
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            rs = rag_err_set(err, RAG_E_IO, "%s: cannot create directory %s: %s", path, dir,
-                             strerror(errno));
-            break;
-        }
-        struct stat st;
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            rs = rag_err_set(err, RAG_E_IO, "%s: %s exists and is not a directory", path, dir);
-            break;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    free(dir);
-    return rs;
-}
-
 /* Runs a one-row one-column integer query (a pragma or count). */
 static rag_status query_int(rag_store *s, const char *sql, int64_t *out, rag_err *err)
 {
@@ -343,6 +310,30 @@ static rag_status check_identity(rag_store *s, rag_err *err)
     return RAG_OK;
 }
 
+static rag_status store_open(const char *path, const rag_store_params *p, rag_store **out, rag_err *err);
+
+/* A new store appears at its path only with its schema complete: it is built under a temporary
+ * name and hard-linked into place (link fails if another process created the store meanwhile:
+ * then that one is used), so a process killed while creating the store leaves no half-made
+ * ragc.db behind (at most a stale <path>.creating-<pid>). */
+static rag_status create_atomically(const char *path, const rag_store_params *p, rag_err *err)
+{
+    size_t n = strlen(path) + 40;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.creating-%ld", path, (long)getpid());
+    unlink(tmp);
+    rag_store *s = NULL;
+    rag_status rs = store_open(tmp, p, &s, err);
+    rag_store_close(s);
+    if (rs == RAG_OK && link(tmp, path) != 0 && errno != EEXIST)
+        rs = rag_err_set(err, RAG_E_IO, "%s: cannot create store: %s", path, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return rs;
+}
+
 rag_status rag_store_open(const char *path, const rag_store_params *p, rag_store **out,
                           rag_err *err)
 {
@@ -351,6 +342,19 @@ rag_status rag_store_open(const char *path, const rag_store_params *p, rag_store
     *out = NULL;
     if (!path || !*path)
         return rag_err_set(err, RAG_E_BAD_INPUT, "store path: empty");
+    struct stat sb;
+    if ((!p || !p->read_only) && strcmp(path, ":memory:") != 0 && stat(path, &sb) != 0 && errno == ENOENT) {
+        rag_status rs = rag_mkdir_parents(path, err);
+        if (rs == RAG_OK)
+            rs = create_atomically(path, p, err);
+        if (rs != RAG_OK)
+            return rs;
+    }
+    return store_open(path, p, out, err);
+}
+
+static rag_status store_open(const char *path, const rag_store_params *p, rag_store **out, rag_err *err)
+{
     rag_store_params prm = p ? *p : rag_store_default_params();
     if (prm.busy_timeout_ms < 0)
         return rag_err_set(err, RAG_E_CONFIG, "%s: busy_timeout_ms %d is negative", path,
@@ -363,7 +367,7 @@ rag_status rag_store_open(const char *path, const rag_store_params *p, rag_store
                 return rag_err_set(err, errno == ENOENT ? RAG_E_NOT_FOUND : RAG_E_IO,
                                    "%s: cannot open store: %s", path, strerror(errno));
         } else {
-            rag_status rs = make_parent_dirs(path, err);
+            rag_status rs = rag_mkdir_parents(path, err);
             if (rs != RAG_OK)
                 return rs;
         }

@@ -1,7 +1,9 @@
 // Browser test of the ragc web page: starts `ragc serve --port 0` on a temporary data dir, drives
 // Debian's Chromium through playwright-core (no browser download), and checks the page end to end:
 // upload with progress, documents list, streamed cited answer, sources, report, tooltip, delete,
-// escaping of hostile file names, error paths, and the API-key prompt (server with RAGC_API_KEY).
+// escaping of hostile file names, error paths, and the access rules: the API-key prompt (RAGC_API_KEY
+// with --private), the owner's key asked for on the first upload while anyone may ask (RAGC_API_KEY
+// alone, the Space set-up), and uploads turned off on a public address without a key.
 //
 // Environment:
 //   RAGC_BIN         the ragc binary (required)
@@ -49,7 +51,8 @@ const SHOT_DIR = process.env.RAGC_SHOT_DIR || TMP_PARENT;
 // Starts `ragc serve` and resolves { proc, base, logs } once it prints its address and /healthz
 // answers. The port is whatever the kernel gave (--port 0), read from the server's output.
 // preload: files ingested with `ragc ingest` into the data dir before the server starts.
-async function startServer(name, extraEnv, preload) {
+// args: extra `ragc serve` arguments (default: --host 127.0.0.1).
+async function startServer(name, extraEnv, preload, args) {
   const dataDir = path.join(WORK, `data-${name}`);
   fs.mkdirSync(dataDir, { recursive: true });
   const env = Object.assign({}, process.env, { RAGC_DATA_DIR: dataDir }, extraEnv || {});
@@ -58,7 +61,7 @@ async function startServer(name, extraEnv, preload) {
     const r = spawnSync(BIN, ['ingest', '-q', ...preload], { env, encoding: 'utf8', timeout: 60000 });
     if (r.status !== 0) throw new Error(`ragc ingest ${preload.join(' ')} failed (${r.status}): ${r.stderr}`);
   }
-  const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, ['serve', '--port', '0', ...(args || ['--host', '127.0.0.1'])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const portRe = /(?:https?:\/\/(?:127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1?\]):(\d{2,5}))|(?:\bport[ =:]+(\d{2,5}))/i;
@@ -402,6 +405,63 @@ async function keyFlow(ctx, srv) {
   await page.close();
 }
 
+// RAGC_API_KEY without --private (the Space): anyone asks without a prompt; the first upload asks
+// for the owner's key, then uploads and deletions go through with it.
+async function ownerFlow(ctx, srv) {
+  const page = await ctx.newPage();
+  const problems = watchPage(page);
+  page.on('dialog', (d) => d.accept()); // the delete confirmation
+  await page.goto(srv.base, { waitUntil: 'load', timeout: STEP_MS });
+  await page.waitForFunction(() => /Ready/.test(document.getElementById('server-status').textContent), null, { timeout: STEP_MS });
+  const dlg = page.locator('#key-dialog');
+  await page.locator('#documents li', { hasText: 'pdflatex-4-pages' }).waitFor({ timeout: STEP_MS });
+  check('owner key: the page loads and lists documents without a prompt', !(await dlg.isVisible()), 'the key dialog opened on load');
+  const hint = await page.locator('#upload-hint').textContent();
+  check('owner key: the upload hint says uploads need the owner\'s key', /owner's API key/.test(hint) && await page.locator('#upload-hint').isVisible(), `hint: "${hint}"`);
+  await page.fill('#question', QUESTION);
+  await page.press('#question', 'Enter');
+  const answer = page.locator('#answers > li').first();
+  await answer.locator('.answer-text[aria-busy="false"]').waitFor({ state: 'attached', timeout: STEP_MS });
+  check('owner key: a visitor\'s question is answered without a prompt',
+    !(await dlg.isVisible()) && (await answer.locator('a.cite').count()) > 0, `answer: ${await answer.textContent()}`);
+  await page.setInputFiles('#file-input', PDF2);
+  await dlg.waitFor({ state: 'visible', timeout: STEP_MS });
+  const reason = await page.locator('#key-reason').textContent();
+  check('owner key: the first upload asks for the owner\'s key', /owner's API key/.test(reason), `prompt: ${reason}`);
+  await page.fill('#key-input', 'owner-secret-key');
+  await page.click('#key-form button[type="submit"]');
+  const entry = page.locator('#documents li', { hasText: 'minimal-document' });
+  await entry.waitFor({ timeout: STEP_MS }).catch(async (e) => {
+    throw new Error(`${e.message}\nuploads: ${await page.locator('#uploads').textContent()}`);
+  });
+  ok('owner key: the upload goes through with the key');
+  await entry.locator('button', { hasText: 'Delete' }).click();
+  await entry.waitFor({ state: 'detached', timeout: STEP_MS });
+  check('owner key: delete uses the saved key without a second prompt', !(await dlg.isVisible()), 'the key dialog opened again');
+  check('no script errors in the owner-key flow', problems.length === 0, problems.join('\n'));
+  await page.close();
+}
+
+// A public address without RAGC_API_KEY: questions work, uploads are turned off and say why.
+async function closedFlow(ctx, srv) {
+  const page = await ctx.newPage();
+  const problems = watchPage(page);
+  await page.goto(srv.base, { waitUntil: 'load', timeout: STEP_MS });
+  await page.waitForFunction(() => /Ready/.test(document.getElementById('server-status').textContent), null, { timeout: STEP_MS });
+  await page.waitForFunction(() => !document.getElementById('upload-hint').hidden, null, { timeout: STEP_MS });
+  const hint = await page.locator('#upload-hint').textContent();
+  check('no key on a public address: uploads are shown as turned off, naming RAGC_API_KEY',
+    /turned off/.test(hint) && /RAGC_API_KEY/.test(hint) && await page.locator('#file-input').isDisabled(), `hint: "${hint}"`);
+  await page.fill('#question', QUESTION);
+  await page.press('#question', 'Enter');
+  const answer = page.locator('#answers > li').first();
+  await answer.locator('.answer-text[aria-busy="false"]').waitFor({ state: 'attached', timeout: STEP_MS });
+  check('no key on a public address: a question is answered', (await answer.locator('a.cite').count()) > 0,
+    `answer: ${await answer.textContent()}`);
+  check('no script errors with uploads turned off', problems.length === 0, problems.join('\n'));
+  await page.close();
+}
+
 // ------------------------------------------------------------------------------------ main
 
 let ctx = null;
@@ -415,9 +475,15 @@ try {
   ok(`Chromium ${ctx.browser() ? ctx.browser().version() : ''} launched`.trim());
   await mainFlow(ctx, srv);
   await stopServer('main', srv);
-  srv = await startServer('key', { RAGC_API_KEY: 'test-secret-key' }, [PDF]);
+  srv = await startServer('key', { RAGC_API_KEY: 'test-secret-key' }, [PDF], ['--host', '127.0.0.1', '--private']);
   await step('API key flow', () => keyFlow(ctx, srv));
   await stopServer('key', srv);
+  srv = await startServer('owner', { RAGC_API_KEY: 'owner-secret-key' }, [PDF]);
+  await step('owner key flow', () => ownerFlow(ctx, srv));
+  await stopServer('owner', srv);
+  srv = await startServer('closed', {}, [PDF], ['--host', '0.0.0.0']);
+  await step('uploads turned off', () => closedFlow(ctx, srv));
+  await stopServer('closed', srv);
   exitCode = fails === 0 && passes > 0 ? 0 : 1;
 } catch (e) {
   notOk('browser test', (e && e.stack) || String(e));

@@ -2,7 +2,8 @@
 """fakehf: an HTTP test server standing in for Hugging Face's hosted APIs, TEI and Ollama.
 
 Python 3 standard library only. The wire formats follow ../shared/reference/hf-api.md; the full
-contract (endpoints, deterministic outputs, faults, control plane) is in tests/fakehf/README.md.
+contract (endpoints, deterministic outputs, faults, fault queue and seeded chaos mode) is in
+tests/fakehf/README.md.
 
     python3 tests/fakehf/fakehf.py --port 0 --port-file FILE [--token T] [--log FILE]
 
@@ -17,6 +18,7 @@ import hashlib
 import http.server
 import json
 import math
+import operator
 import os
 import re
 import signal
@@ -122,10 +124,8 @@ def embed_text(text, normalize):
     cosine). A text without words embeds as the token "<empty>"."""
     toks = words_of(text) or ["<empty>"]
     acc = [0.0] * DIM
-    for t in toks:
-        tv = token_vector(t)
-        for i in range(DIM):
-            acc[i] += tv[i]
+    for t in toks:  # component-wise, in token order (the same floats as a per-index loop)
+        acc = list(map(operator.add, acc, token_vector(t)))
     if normalize:
         acc = l2_normalize(acc)
     return [round(x, 6) for x in acc]
@@ -280,14 +280,69 @@ def parse_fault(name):
             or name in BODY_FAULTS:
         return name
     if name.startswith("slow:"):
-        secs = float(name[5:])
+        try:
+            secs = float(name[5:])
+        except ValueError:
+            raise ValueError("unknown fault %r (slow:N needs a number of seconds)" % name) from None
         if not 0 <= secs <= 60:
             raise ValueError("slow:N needs 0 <= N <= 60")
+        return name
+    base, sep, arg = name.partition(":")
+    if sep and base in ("429_retry_after", "429_ratelimit"):
+        if not (arg.isdigit() and int(arg) <= 60):
+            raise ValueError("unknown fault %r (%s:N needs whole seconds 0..60)" % (name, base))
         return name
     code, _, shape = name.partition(":")
     if len(code) == 3 and code.isdigit() and 400 <= int(code) <= 599 and (not shape or shape in SHAPES):
         return name
     raise ValueError("unknown fault %r" % name)
+
+
+# Default fault mix of chaos mode: fault -> relative weight. The 429s ask for a 0 s wait (valid
+# delay-seconds / reset values) so a long soak is not dominated by rate-limit sleeps.
+CHAOS_DEFAULT_MIX = {
+    "429_retry_after:0": 1, "429_ratelimit:0": 1, "503_loading": 1, "500": 1, "502": 1, "504": 1,
+    "slow:0.2": 1, "malformed_json": 1, "truncated_body": 1, "sse_cut": 1, "sse_error": 1, "close": 1,
+    "402": 0.1,
+}
+CHAOS_MAX_KEYS = 1 << 20  # distinct requests remembered for occurrence counting
+
+
+def parse_chaos(body):
+    """Validates a POST /_fake/chaos body; returns the config dict or raises ValueError."""
+    if not isinstance(body, dict):
+        raise ValueError('expected {"rate": 0..1, "seed": int, "match": "<substring>", "faults": [...]}')
+    unknown = sorted(set(body) - {"rate", "seed", "match", "faults"})
+    if unknown:
+        raise ValueError("unknown chaos key %r (expected rate, seed, match, faults)" % unknown[0])
+    rate = body.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ValueError("rate must be a number in [0, 1], got %s" % json.dumps(rate))
+    seed = body.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError("seed must be an integer, got %s" % json.dumps(seed))
+    match = body.get("match", "")
+    if not isinstance(match, str):
+        raise ValueError("match must be a string")
+    faults = body.get("faults")
+    if faults is None:
+        mix = dict(CHAOS_DEFAULT_MIX)
+    elif isinstance(faults, list):
+        mix = {}
+        for f in faults:
+            name = parse_fault(f)
+            mix[name] = mix.get(name, 0) + 1
+    elif isinstance(faults, dict):
+        mix = {}
+        for f, w in faults.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 1e9:
+                raise ValueError("weight of fault %r must be a number >= 0" % f)
+            mix[parse_fault(f)] = float(w)
+    else:
+        raise ValueError("faults must be a list of fault names or an object {fault: weight}")
+    if not mix or sum(mix.values()) <= 0:
+        raise ValueError("faults must name at least one fault with a weight > 0")
+    return {"rate": float(rate), "seed": seed, "match": match, "faults": mix}
 
 
 class State:
@@ -297,6 +352,11 @@ class State:
         self.reset()
 
     def reset(self):
+        self.chaos = None          # parse_chaos() config while chaos mode is on
+        self.chaos_seen = {}       # request key -> times seen since chaos was last set
+        self.chaos_requests = 0    # requests that chaos mode drew for
+        self.chaos_served = {}     # fault -> times served by chaos mode
+        self.chaos_by_kind = {}    # endpoint kind -> {fault: times}
         self.faults = []  # [match, fault, sticky] in arrival order
         self.requests = {k: 0 for k in KINDS}
         self.by_model = {}
@@ -307,16 +367,48 @@ class State:
         self.auth_failures = 0
         self.total = 0
 
-    def take_fault(self, path, model):
-        """First queued fault whose match is a substring of the path or the model name."""
+    def set_chaos(self, cfg):
+        """Turns chaos mode on with cfg (rate > 0) or off (rate 0). Counters are kept."""
+        with self.lock:
+            self.chaos = cfg if cfg["rate"] > 0 else None
+            self.chaos_seen = {}
+
+    def take_fault(self, path, model, kind=None, key=None):
+        """(fault, from_chaos): the first queued fault whose match is a substring of the path or
+        the model name; else, in chaos mode, a drawn fault or None; else (None, False).
+
+        Chaos draws are a function of the seed, the request (key: method, path, model and body)
+        and how many times that same request was seen since chaos was set, so a seed gives the
+        same faults for the same requests whatever the order and concurrency of the client."""
         with self.lock:
             for i, (match, fault, sticky) in enumerate(self.faults):
                 if match in path or (model and match in model):
                     if not sticky:
                         del self.faults[i]
                     self.faults_served.append(fault)
-                    return fault
-        return None
+                    return fault, False
+            c = self.chaos
+            if c is None or key is None or not (c["match"] in path or (model and c["match"] in model)):
+                return None, False
+            occ = self.chaos_seen.get(key, 0)
+            if occ or len(self.chaos_seen) < CHAOS_MAX_KEYS:
+                self.chaos_seen[key] = occ + 1
+            self.chaos_requests += 1
+            h = hashlib.blake2b(b"%d:%d:" % (c["seed"], occ) + key, digest_size=16).digest()
+            if int.from_bytes(h[:8], "big") / 2.0 ** 64 >= c["rate"]:
+                return None, False
+            weighted = [(name, w) for name, w in c["faults"].items() if w > 0]
+            pick = int.from_bytes(h[8:], "big") / 2.0 ** 64 * sum(w for _, w in weighted)
+            fault = weighted[-1][0]  # if rounding leaves pick at the very top
+            for name, w in weighted:
+                if pick < w:
+                    fault = name
+                    break
+                pick -= w
+            self.chaos_served[fault] = self.chaos_served.get(fault, 0) + 1
+            per = self.chaos_by_kind.setdefault(kind or "-", {})
+            per[fault] = per.get(fault, 0) + 1
+            return fault, True
 
     def record(self, kind, model, headers, body):
         with self.lock:
@@ -336,7 +428,16 @@ class State:
                     "by_model": dict(self.by_model), "last_headers": dict(self.last_headers),
                     "last_body": self.last_body, "num_ctx_seen": list(self.num_ctx_seen),
                     "faults_served": list(self.faults_served),
-                    "faults_pending": len(self.faults), "auth_failures": self.auth_failures}
+                    "faults_pending": len(self.faults), "auth_failures": self.auth_failures,
+                    "chaos": self.chaos_stats()}
+
+    def chaos_stats(self):
+        """Chaos configuration and counters (called with the lock held)."""
+        c = self.chaos or {"rate": 0, "seed": None, "match": "", "faults": {}}
+        return {"rate": c["rate"], "seed": c["seed"], "match": c["match"], "faults": dict(c["faults"]),
+                "requests": self.chaos_requests, "faults_served": dict(self.chaos_served),
+                "faults_total": sum(self.chaos_served.values()),
+                "by_kind": {k: dict(v) for k, v in self.chaos_by_kind.items()}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,11 +474,12 @@ def ndjson(obj):
 
 def status_fault_resp(fault, model):
     """Response of a "<status>[:shape]" fault (and 429_*/503_loading)."""
-    if fault == "429_retry_after":
-        return Resp(429, {"error": "Rate limit reached"}, {"Retry-After": "1"})
-    if fault == "429_ratelimit":
+    name, _, secs = fault.partition(":")
+    if name == "429_retry_after":
+        return Resp(429, {"error": "Rate limit reached"}, {"Retry-After": secs or "1"})
+    if name == "429_ratelimit":
         return Resp(429, {"error": "Rate limit reached"},
-                    {"RateLimit": '"api";r=0;t=1',
+                    {"RateLimit": '"api";r=0;t=%s' % (secs or "1"),
                      "RateLimit-Policy": '"fixed window";"api";q=1000;w=300'})
     if fault == "503_loading":
         return Resp(503, {"error": "Model %s is currently loading" % (model or "unknown"),
@@ -431,6 +533,7 @@ ROUTES = [
     ("GET", re.compile(r"^/api/tags$"), None, "h_tags"),
     ("POST", re.compile(r"^/_fake/faults$"), "_control", "h_fake_faults"),
     ("POST", re.compile(r"^/_fake/reset$"), "_control", "h_fake_reset"),
+    ("POST", re.compile(r"^/_fake/chaos$"), "_control", "h_fake_chaos"),
     ("GET", re.compile(r"^/_fake/stats$"), "_control", "h_fake_stats"),
 ]
 
@@ -443,6 +546,9 @@ class Req:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakehf/1.0"
+    # TCP_NODELAY: headers and body are separate writes; with Nagle + delayed ACK each response
+    # would stall about 40 ms.
+    disable_nagle_algorithm = True
     timeout = 60  # idle keep-alive connections are dropped after this many seconds
 
     def version_string(self):
@@ -691,8 +797,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state.auth_failures += 1
             return self._send(Resp(401, {"error": AUTH_MESSAGE}, {"X-Error-Message": AUTH_MESSAGE}))
 
-        fault = state.take_fault(path, model)
-        self._fault = fault
+        key = b"\0".join([method.encode(), path.encode("utf-8", "replace"),
+                          (model or "").encode("utf-8", "replace"), hashlib.sha256(raw).digest()])
+        fault, from_chaos = state.take_fault(path, model, kind, key)
+        self._fault = ("chaos/" + fault) if from_chaos else fault
         if fault == "close":
             self.close_connection = True
             return None
@@ -726,11 +834,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return Resp(400, {"error": str(e)})
         sticky = body.get("sticky") is True
         st = self.server.state
+        cleared = 0
         with st.lock:
+            if body.get("clear") is True:  # drop the pending faults queued with this match first
+                kept = [f for f in st.faults if f[0] != body["match"]]
+                cleared = len(st.faults) - len(kept)
+                st.faults = kept
             for i, f in enumerate(faults):
                 st.faults.append([body["match"], f, sticky and i == len(faults) - 1])
             pending = len(st.faults)
-        return Resp(200, {"queued": len(faults), "pending": pending})
+        out = {"queued": len(faults), "pending": pending}
+        if body.get("clear") is True:
+            out["cleared"] = cleared
+        return Resp(200, out)
+
+    def h_fake_chaos(self, body):
+        try:
+            cfg = parse_chaos(body)
+        except ValueError as e:
+            return Resp(400, {"error": str(e)})
+        self.server.state.set_chaos(cfg)
+        return Resp(200, {"chaos": {"rate": cfg["rate"], "seed": cfg["seed"], "match": cfg["match"],
+                                    "faults": cfg["faults"]}})
 
     def h_fake_reset(self, body):
         st = self.server.state

@@ -31,7 +31,8 @@ expect_rc() {
 
 # expect_in NAME HAYSTACK NEEDLE
 expect_in() {
-  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else not_ok "$1: '$3' not in: ${2:0:600}"; fi
+  # a here-string, not a pipe: grep -q stops reading early, which fails the pipe under pipefail
+  if grep -qF -- "$3" <<<"$2"; then ok "$1"; else not_ok "$1: '$3' not in: ${2:0:600}"; fi
 }
 
 # json_check NAME JSON PYTHON_EXPR: evaluates the expression with `d` bound to the parsed JSON.

@@ -404,6 +404,86 @@ req POST /v1/chat/completions "$X"; expect_status "sticky queue: last fault repe
 reset
 req POST /v1/chat/completions "$X"; expect_status "reset clears faults" 200
 
+# --- fault queue: clear ----------------------------------------------------------------------
+fault x/clear 500 500 500
+req POST /_fake/faults '{"match":"x/clear","faults":[],"clear":true}'
+jcheck "clear drops the pending faults of that match" 'd == {"queued": 0, "pending": 0, "cleared": 3}'
+req POST /v1/chat/completions '{"model":"x/clear","messages":[{"role":"user","content":"x"}]}'
+expect_status "cleared queue: normal" 200
+
+# --- chaos mode -------------------------------------------------------------------------------
+for bad in '{"rate":1.5}' '{"rate":0.3,"faults":["503_loadin"]}' '{"rate":0.3,"rates":1}' \
+           '{"rate":0.3,"faults":[]}' '{"rate":0.3,"faults":{"500":-1}}' '{"rate":"0.3"}' '{"rate":0.3,"seed":1.5}' \
+           '{"rate":0.3,"faults":[["500"]]}' '[0.3]'; do
+  req POST /_fake/chaos "$bad"
+  expect_status "chaos $bad -> 400" 400
+done
+req POST /_fake/chaos '{"rate":0.3,"faults":["503_loadin"]}'
+jcheck "bad chaos fault named" '"503_loadin" in d["error"]'
+req POST /_fake/chaos '{"rate":0.3,"rates":1}'
+jcheck "unknown chaos key named" '"rates" in d["error"]'
+req POST /_fake/faults '{"match":"x","faults":["429_retry_after:x"]}'
+expect_status "429_retry_after:x -> 400" 400
+
+reset
+req POST /_fake/chaos '{"rate":0.3}'
+expect_status "chaos on with the default mix" 200
+jcheck "default mix: the 429s ask for 0 s, 402 is rare" 'd["chaos"]["seed"] == 0 and d["chaos"]["faults"]["429_retry_after:0"] == 1 and d["chaos"]["faults"]["402"] < 1 and {"429_ratelimit:0", "503_loading", "500", "502", "504", "slow:0.2", "malformed_json", "truncated_body", "sse_cut", "sse_error", "close"} < set(d["chaos"]["faults"])'
+req POST /_fake/chaos '{"rate":1,"seed":7,"match":"x/chaos","faults":["503_loading"]}'
+jcheck "chaos config echoed" 'd["chaos"] == {"rate": 1.0, "seed": 7, "match": "x/chaos", "faults": {"503_loading": 1}}'
+XC='{"model":"x/chaos","messages":[{"role":"user","content":"x"}]}'
+req POST /v1/chat/completions '{"model":"x/calm","messages":[{"role":"user","content":"x"}]}'
+expect_status "chaos: a non-matching model is not faulted" 200
+fault x/chaos 404
+req POST /v1/chat/completions "$XC"
+expect_status "chaos: a queued fault takes precedence" 404
+req POST /v1/chat/completions "$XC"
+expect_status "chaos rate 1: every matching call faulted" 503
+grep -q 'POST /v1/chat/completions 503 fault=chaos/503_loading rid=' "$WORK/main.log" && ok "chaos faults logged as fault=chaos/<name>" || not_ok "no chaos log line"
+req GET /_fake/stats
+jcheck "stats: chaos faults by name and endpoint, queued faults apart" 'd["chaos"]["faults_served"] == {"503_loading": 1} and d["chaos"]["by_kind"] == {"chat": {"503_loading": 1}} and d["chaos"]["requests"] == 1 and d["chaos"]["faults_total"] == 1 and d["faults_served"] == ["404"]'
+
+# the 0 s variants of the rate-limit faults
+req POST /_fake/chaos '{"rate":1,"match":"x/chaos","faults":{"429_retry_after:0":1}}'
+req POST /v1/chat/completions "$XC"
+expect_status "429_retry_after:0" 429
+expect_header "Retry-After: 0" '^retry-after: 0$'
+req POST /_fake/chaos '{"rate":1,"match":"x/chaos","faults":["429_ratelimit:0"]}'
+req POST /v1/chat/completions "$XC"
+expect_header "429_ratelimit:0: RateLimit t=0" '^ratelimit: "api";r=0;t=0$'
+
+# deterministic under a seed: the same requests get the same faults, whatever came before
+chaos_run() { # chaos_run SEED: statuses of 30 distinct requests, each sent twice
+  curl -sS -o /dev/null --data-binary "{\"rate\":0.5,\"seed\":$1,\"match\":\"x/det\",\"faults\":[\"500\",\"502\"]}" "$BASE/_fake/chaos"
+  local i out=""
+  for i in $(seq 1 30); do
+    for _ in 1 2; do
+      out+=$(curl -sS -o /dev/null -w '%{http_code} ' "${AUTH[@]}" -H 'Content-Type: application/json' \
+        --data-binary "{\"model\":\"x/det\",\"messages\":[{\"role\":\"user\",\"content\":\"q$i\"}]}" \
+        "$BASE/v1/chat/completions")
+    done
+  done
+  echo "$out"
+}
+RUN1=$(chaos_run 11)
+RUN2=$(chaos_run 11)
+RUN3=$(chaos_run 12)
+[ "$RUN1" = "$RUN2" ] && ok "same seed, same requests -> same faults" || not_ok "seed 11 gave $RUN1 then $RUN2"
+[ "$RUN1" != "$RUN3" ] && ok "another seed -> other faults" || not_ok "seeds 11 and 12 gave the same: $RUN1"
+NF=$(printf '%s' "$RUN1" | tr ' ' '\n' | grep -c '^50[02]$' || true)
+if [ "$NF" -ge 15 ] && [ "$NF" -le 45 ]; then ok "rate 0.5: $NF of 60 calls faulted"; else not_ok "rate 0.5: $NF of 60 calls faulted"; fi
+pairs=$(printf '%s' "$RUN1" | awk '{for (i = 1; i < NF; i += 2) if ($i != $(i + 1)) n++; print n + 0}')
+[ "$pairs" -gt 0 ] && ok "a repeated request draws again (retries are not doomed)" || not_ok "repeats always got the same status: $RUN1"
+req POST /_fake/chaos '{"rate":0}'
+jcheck "rate 0 turns chaos off" 'd["chaos"]["rate"] == 0'
+req POST /v1/chat/completions '{"model":"x/det","messages":[{"role":"user","content":"q1"}]}'
+expect_status "chaos off: normal" 200
+req GET /_fake/stats
+jcheck "counters survive rate 0" 'd["chaos"]["rate"] == 0 and d["chaos"]["requests"] == 183 and d["chaos"]["faults_total"] >= 40'
+reset
+req GET /_fake/stats
+jcheck "reset clears chaos counters" 'd["chaos"]["requests"] == 0 and d["chaos"]["faults_served"] == {} and d["chaos"]["rate"] == 0'
+
 # --- request framing: chunked request bodies, size cap --------------------------------------
 req POST /embed '{"inputs":["a"]}' -H 'Transfer-Encoding: chunked'
 expect_status "chunked request body accepted" 200

@@ -4,7 +4,7 @@
 # leaks, times out or breaks one of its invariants, or does not build.
 #
 # It runs ONLY when RAGC_RUN_FUZZ=1 (CI sets it in a separate step, since a full pass takes
-# about 12 x RAGC_FUZZ_SECONDS seconds plus a clang build). Otherwise it prints that it is
+# about 17 x RAGC_FUZZ_SECONDS seconds plus a clang build). Otherwise it prints that it is
 # skipped and exits 0, so a plain `ctest` stays fast.
 #   RAGC_RUN_FUZZ=1 RAGC_FUZZ_SECONDS=10 ctest -R integration.test_fuzz_smoke --output-on-failure
 # The build goes to $RAGC_FUZZ_BUILD (default <repo>/build-fuzz, shared with scripts/fuzz.sh).

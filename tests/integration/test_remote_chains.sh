@@ -48,6 +48,8 @@ retriever:
   neural_reranking:
     enabled: true
     max_candidates: 20
+cache:
+  enabled: false   # every ask must reach the fake server's faults (test_cache.sh tests the cache)
 YAML
 Q="Was ist ein topologischer Raum?"
 ALL_OUT="$WORK/all-output.txt"

@@ -130,10 +130,10 @@ static void test_type_and_range_messages(void **state)
                "my.yaml:2: global_settings.log_level: 'verbose' is not one of: error, warn, info, debug");
     expect_one("retrievr:\n  top_k: 5\n",
                "my.yaml:1: retrievr: unknown key (expected one of: profile, document_processor, embedder, reranker, "
-               "retriever, answer_generator, global_settings)");
+               "retriever, answer_generator, cache, global_settings)");
     expect_one("retriever:\n  bm25.k1: 1\n",
                "my.yaml:2: retriever.bm25.k1: unknown key (expected one of: top_k, candidates, bm25, fusion, "
-               "neural_reranking)");
+               "dense, neural_reranking)");
     expect_one("retriever:\n  top_k: 5\n  top_k: 6\n", "my.yaml:3: retriever.top_k: duplicate key (first set on line 2)");
     expect_one("- a\n- b\n", "my.yaml:1: expected a mapping of sections at the top level, got a list");
     expect_one("profile: [x]\n", "my.yaml:1: profile: expected a string, got a list");
@@ -442,6 +442,66 @@ static void test_interpolate_unit(void **state)
     assert_string_equal(why, "environment variable NOPE is not set and has no default");
 }
 
+/* The parser's node cap (CFG_MAX_NODES) and the interpolation's nesting cap: one past each is
+ * refused with a message naming the cap, one at each is accepted. */
+static void test_node_and_nesting_caps(void **state)
+{
+    (void)state;
+    fake_env env = {{NULL}};
+    /* the root mapping, its key "x", a flow sequence and k scalars: k + 3 nodes */
+    for (int over = 0; over <= 1; over++) {
+        size_t k = (size_t)CFG_MAX_NODES - 3 + (size_t)over;
+        rag_buf y;
+        rag_buf_init(&y, 0);
+        assert_int_equal(rag_buf_append_str(&y, "x: ["), RAG_OK);
+        for (size_t i = 0; i < k; i++)
+            assert_int_equal(rag_buf_append_str(&y, i ? ",1" : "1"), RAG_OK);
+        assert_int_equal(rag_buf_append_str(&y, "]\n"), RAG_OK);
+        result r = load_bad(y.data, &env);
+        if (over) {
+            assert_int_equal(r.st, RAG_E_TOO_LARGE);
+            char want[128];
+            snprintf(want, sizeof want, "more than %d YAML nodes", CFG_MAX_NODES);
+            if (!strstr(r.err.msg, want) || strncmp(r.err.msg, "my.yaml:1: ", 11) != 0)
+                fail_msg("%zu nodes: %s", k + 3, r.err.msg);
+        } else { /* parsed; refused by the schema instead */
+            assert_int_equal(r.st, RAG_E_CONFIG);
+            assert_non_null(strstr(r.err.msg, "x: unknown key"));
+        }
+        free(r.diag);
+        rag_buf_free(&y);
+    }
+
+    /* ${UNSET:-${UNSET:-...v...}}: 7 nested defaults expand, 8 are refused */
+    cfg_env ce = {fake_getenv, &env};
+    for (int levels = 7; levels <= 8; levels++) {
+        char in[512] = "";
+        for (int i = 0; i < levels; i++)
+            strcat(in, "${UNSET:-");
+        strcat(in, "v");
+        for (int i = 0; i < levels; i++)
+            strcat(in, "}");
+        char *out = NULL, why[256] = "";
+        rag_status st = cfg_interpolate(in, strlen(in), &ce, &out, NULL, why, sizeof why);
+        if (levels == 7) {
+            if (st != RAG_OK)
+                fail_msg("7 levels: %s", why);
+            assert_string_equal(out, "v");
+            free(out);
+        } else {
+            assert_int_equal(st, RAG_E_CONFIG);
+            assert_null(out);
+            assert_string_equal(why, "${...} nested more than 8 levels deep");
+            char yaml[640];
+            snprintf(yaml, sizeof yaml, "global_settings:\n  data_dir: \"%s\"\n", in);
+            result r = load_bad(yaml, &env);
+            assert_string_equal(r.err.msg,
+                                "my.yaml:2: global_settings.data_dir: ${...} nested more than 8 levels deep");
+            free(r.diag);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_interpolation_syntax),
         cmocka_unit_test(test_interpolate_unit),
+        cmocka_unit_test(test_node_and_nesting_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* Unit tests for src/index/dense.c: put/count/delete, exact search order and ties, normalization,
  * space isolation, dim checks, cascades, the cached index's reloads (insert, replace, delete,
- * rollback, another connection), k beyond the count, corrupt rows. */
+ * rollback, another connection), k beyond the count, corrupt rows; the int8 index (agreement
+ * with f32 on random data within the derived quantization bound, the exact integer dot of both
+ * kernels), document filters and the chunks missing a vector. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,7 +107,7 @@ static size_t search_both(rag_store *s, const char *space, const float *q, int d
     if (rag_dense_search(s, space, q, dim, k, hits, &n, &e) != RAG_OK)
         fail_msg("search: %s", e.msg);
     rag_dense_index *idx = NULL;
-    assert_int_equal(rag_dense_index_open(s, space, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, space, NULL, &idx, &e), RAG_OK);
     rag_dense_hit h2[16];
     size_t n2 = 99;
     assert_true(k <= 16);
@@ -291,7 +293,7 @@ static void test_dim_mismatch(void **state)
              SPACE, (long long)c[0]);
     assert_string_equal(e.msg, want);
     rag_dense_index *idx = NULL;
-    assert_int_equal(rag_dense_index_open(s, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, SPACE, NULL, &idx, &e), RAG_OK);
     assert_int_equal(rag_dense_index_search(idx, q2, 2, 4, h, &n, &e), RAG_E_BAD_INPUT);
     assert_string_equal(e.msg, want);
 
@@ -337,7 +339,7 @@ static void test_bad_input(void **state)
     longsp[RAG_DENSE_MAX_SPACE_BYTES + 1] = '\0';
     assert_int_equal(rag_dense_put(s, longsp, c[0], v, 3, &e), RAG_E_TOO_LARGE);
     rag_dense_index *idx = (rag_dense_index *)1;
-    assert_int_equal(rag_dense_index_open(s, longsp, &idx, &e), RAG_E_TOO_LARGE);
+    assert_int_equal(rag_dense_index_open(s, longsp, NULL, &idx, &e), RAG_E_TOO_LARGE);
     assert_null(idx);
     free(longsp);
     assert_int_equal(rag_dense_put(s, SPACE, 987654, v, 3, &e), RAG_E_NOT_FOUND);
@@ -352,7 +354,7 @@ static void test_bad_input(void **state)
     assert_int_equal(rag_dense_search(s, SPACE, nan3, 3, 2, h, &n, &e), RAG_E_BAD_INPUT);
     assert_int_equal(rag_dense_search(s, SPACE, v, 0, 2, h, &n, &e), RAG_E_BAD_INPUT);
     assert_int_equal(rag_dense_search(s, SPACE, v, 3, 2, NULL, &n, &e), RAG_E_BAD_INPUT);
-    assert_int_equal(rag_dense_index_open(s, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, SPACE, NULL, &idx, &e), RAG_OK);
     assert_int_equal(rag_dense_index_search(idx, zero, 3, 2, h, &n, &e), RAG_E_BAD_INPUT);
     assert_int_equal(rag_dense_index_search(idx, v, 3, 2, NULL, &n, &e), RAG_E_BAD_INPUT);
     rag_dense_index_free(idx);
@@ -377,7 +379,7 @@ static void test_corrupt_row(void **state)
     snprintf(want, sizeof want, "chunk %lld: corrupt vector (dim 3, 4 bytes)", (long long)c[2]);
     assert_non_null(strstr(e.msg, want));
     rag_dense_index *idx = NULL;
-    assert_int_equal(rag_dense_index_open(s, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, SPACE, NULL, &idx, &e), RAG_OK);
     assert_int_equal(rag_dense_index_search(idx, q, 3, 2, h, &n, &e), RAG_E_STORE);
     assert_non_null(strstr(e.msg, want));
     rag_dense_index_free(idx);
@@ -399,7 +401,7 @@ static void test_cascade_delete(void **state)
 
     rag_dense_index *idx = NULL;
     rag_err e;
-    assert_int_equal(rag_dense_index_open(s, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, SPACE, NULL, &idx, &e), RAG_OK);
     rag_dense_hit h[8];
     size_t n;
     assert_int_equal(rag_dense_index_search(idx, w, 2, 8, h, &n, &e), RAG_OK);
@@ -439,7 +441,7 @@ static void test_index_reloads(void **state)
     put_vec(s, SPACE, c[1], y, 2);
     rag_dense_index *idx = NULL;
     rag_err e;
-    assert_int_equal(rag_dense_index_open(s, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(s, SPACE, NULL, &idx, &e), RAG_OK);
     assert_int_equal(rag_dense_index_loads(idx), 0);
     rag_dense_hit h[8];
     size_t n;
@@ -526,7 +528,7 @@ static void test_index_sees_other_connection(void **state)
     put_vec(b, SPACE, c0, x, 2);
     rag_dense_index *idx = NULL;
     rag_err e;
-    assert_int_equal(rag_dense_index_open(a, SPACE, &idx, &e), RAG_OK);
+    assert_int_equal(rag_dense_index_open(a, SPACE, NULL, &idx, &e), RAG_OK);
     rag_dense_hit h[4];
     size_t n;
     assert_int_equal(rag_dense_index_search(idx, y, 2, 4, h, &n, &e), RAG_OK);
@@ -594,6 +596,399 @@ static void test_topk_matches_brute_force(void **state)
     assert_true(better >= K - 3); /* near-ties at the cutoff only */
 }
 
+
+/* ---- int8 ---- */
+
+static unsigned lcg_next(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 8 & 0xffffff;
+}
+
+/* Approximately normal (sum of 4 uniforms, centred), never exactly zero as a vector. */
+static float rnd_normal(unsigned *seed)
+{
+    float s = 0;
+    for (int i = 0; i < 4; i++)
+        s += (float)lcg_next(seed) / 16777216.0f;
+    return s - 2.0f;
+}
+
+/* The normalization rag_dense_put and the searches apply: out = (float)(v / |v|). */
+static void unit_f32(const float *v, int dim, float *out)
+{
+    double ss = 0;
+    for (int i = 0; i < dim; i++)
+        ss += (double)v[i] * v[i];
+    double inv = 1.0 / sqrt(ss);
+    for (int i = 0; i < dim; i++)
+        out[i] = (float)((double)v[i] * inv);
+}
+
+/* The quantization of the header, written out independently: s = max|x| / 127, q = round(x / s). */
+static float quant(const float *x, int dim, int *q)
+{
+    float m = 0;
+    for (int i = 0; i < dim; i++)
+        if (fabsf(x[i]) > m)
+            m = fabsf(x[i]);
+    for (int i = 0; i < dim; i++)
+        q[i] = (int)lrintf(x[i] * (127.0f / m));
+    return m / 127.0f;
+}
+
+static double l1(const float *x, int dim)
+{
+    double s = 0;
+    for (int i = 0; i < dim; i++)
+        s += fabs((double)x[i]);
+    return s;
+}
+
+static rag_dense_index *open_index(rag_store *s, const char *space, rag_dense_precision p, bool portable)
+{
+    rag_dense_index_params ip = rag_dense_index_default_params();
+    ip.precision = p;
+    ip.portable_kernel = portable;
+    rag_dense_index *idx = NULL;
+    rag_err e;
+    rag_err_clear(&e);
+    if (rag_dense_index_open(s, space, &ip, &idx, &e) != RAG_OK)
+        fail_msg("index open: %s", e.msg);
+    return idx;
+}
+
+static size_t isearch(rag_dense_index *idx, const float *q, int dim, size_t k, rag_dense_hit *h)
+{
+    size_t n = 0;
+    rag_err e;
+    rag_err_clear(&e);
+    if (rag_dense_index_search(idx, q, dim, k, h, &n, &e) != RAG_OK)
+        fail_msg("index search: %s", e.msg);
+    return n;
+}
+
+/* 2,000 random 384-dim vectors, 30 random queries: int8 top-10 overlaps f32 top-10 by >= 0.9 on
+ * average, and every int8 score is within the header's bound of the exact cosine. */
+static void test_int8_agrees_with_f32(void **state)
+{
+    rag_store *s = *state;
+    enum { N = 2000, D = 384, Q = 30, K = 10 };
+    float *raw = malloc(sizeof(float) * N * D), *unit = malloc(sizeof(float) * N * D);
+    int64_t *ids = malloc(sizeof(int64_t) * N);
+    assert_non_null(raw);
+    assert_non_null(unit);
+    assert_non_null(ids);
+    unsigned seed = 4242;
+    rag_err e;
+    int64_t doc = put_doc(s, "random.txt");
+    assert_int_equal(rag_store_begin(s, &e), RAG_OK);
+    for (int i = 0; i < N; i++) {
+        ids[i] = put_chunk(s, doc, i);
+        for (int j = 0; j < D; j++)
+            raw[i * D + j] = rnd_normal(&seed);
+        unit_f32(raw + i * D, D, unit + i * D);
+        put_vec(s, SPACE, ids[i], raw + i * D, D);
+    }
+    assert_int_equal(rag_store_commit(s, &e), RAG_OK);
+    assert_int_equal(ids[N - 1] - ids[0], N - 1); /* row of chunk c is c - ids[0] */
+
+    rag_dense_index *f32 = open_index(s, SPACE, RAG_DENSE_F32, false);
+    rag_dense_index *i8 = open_index(s, SPACE, RAG_DENSE_INT8, false);
+    rag_dense_hit hf[K], hq[K];
+    double overlap = 0, worst_err = 0, worst_ratio = 0;
+    float qraw[D], qu[D];
+    for (int t = 0; t < Q; t++) {
+        for (int j = 0; j < D; j++)
+            qraw[j] = rnd_normal(&seed);
+        unit_f32(qraw, D, qu);
+        int qq[D];
+        float sq = quant(qu, D, qq);
+        assert_int_equal(isearch(f32, qraw, D, K, hf), K);
+        assert_int_equal(isearch(i8, qraw, D, K, hq), K);
+        int common = 0;
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++)
+                common += hf[a].chunk_id == hq[b].chunk_id;
+        overlap += (double)common / K;
+        for (int a = 0; a < K; a++) {
+            const float *r = unit + (hq[a].chunk_id - ids[0]) * D;
+            int qr[D];
+            float sr = quant(r, D, qr);
+            double cos = 0;
+            for (int j = 0; j < D; j++)
+                cos += (double)r[j] * qu[j];
+            double bound = (sq * l1(r, D) + sr * l1(qu, D)) / 2 + D * (double)sq * sr / 4;
+            double err = fabs(hq[a].score - cos);
+            if (err > bound + 1e-6)
+                fail_msg("query %d hit %d: int8 score %.6f vs cosine %.6f: error %.6f over the bound %.6f", t,
+                         a, hq[a].score, cos, err, bound);
+            worst_err = err > worst_err ? err : worst_err;
+            worst_ratio = err / bound > worst_ratio ? err / bound : worst_ratio;
+            assert_int_equal(hq[a].doc_id, doc);
+        }
+    }
+    overlap /= Q;
+    print_message("int8 vs f32: mean overlap@10 %.3f, worst |score error| %.5f (%.0f%% of its bound)\n", overlap,
+                  worst_err, 100 * worst_ratio);
+    assert_true(overlap >= 0.9);
+    /* the int8 form holds about a quarter of the f32 bytes */
+    assert_int_equal(rag_dense_index_bytes(f32), (size_t)N * (4 * D + 16));
+    assert_int_equal(rag_dense_index_bytes(i8), (size_t)N * (D + 4 + 16));
+    rag_dense_index_free(f32);
+    rag_dense_index_free(i8);
+    free(raw);
+    free(unit);
+    free(ids);
+}
+
+/* The int8 score is exactly s_q * s_r * (integer dot), for dims that exercise the 32-byte AVX2
+ * steps and their tails; the portable and the dispatched kernels give the same numbers. */
+static void test_int8_exact_dot_both_kernels(void **state)
+{
+    rag_store *s = *state;
+    static const int dims[] = {1, 7, 32, 37, 100, 384};
+    int64_t doc = put_doc(s, "k.txt");
+    enum { N = 12 };
+    int64_t c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = put_chunk(s, doc, i);
+    unsigned seed = 99;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int D = dims[di];
+        char space[32];
+        snprintf(space, sizeof space, "test:dim%d", D);
+        float raw[N][384], unit[N][384];
+        for (int i = 0; i < N; i++) {
+            for (int j = 0; j < D; j++)
+                raw[i][j] = rnd_normal(&seed);
+            raw[i][0] += 0.001f;
+            unit_f32(raw[i], D, unit[i]);
+            put_vec(s, space, c[i], raw[i], D);
+        }
+        float qraw[384], qu[384];
+        for (int j = 0; j < D; j++)
+            qraw[j] = rnd_normal(&seed) * 10.0f; /* scale does not matter */
+        qraw[0] += 0.001f;
+        unit_f32(qraw, D, qu);
+        int qq[384], qr[384];
+        float sq = quant(qu, D, qq);
+        rag_dense_index *fast = open_index(s, space, RAG_DENSE_INT8, false);
+        rag_dense_index *port = open_index(s, space, RAG_DENSE_INT8, true);
+        assert_string_equal(rag_dense_index_kernel(port), "int8-portable");
+        if (__builtin_cpu_supports("avx2"))
+            assert_string_equal(rag_dense_index_kernel(fast), "int8-avx2");
+        rag_dense_hit hf[N], hp[N];
+        assert_int_equal(isearch(fast, qraw, D, N, hf), N);
+        assert_int_equal(isearch(port, qraw, D, N, hp), N);
+        for (int a = 0; a < N; a++) {
+            assert_int_equal(hf[a].chunk_id, hp[a].chunk_id);
+            assert_true(hf[a].score == hp[a].score);
+            float sr = quant(unit[hf[a].chunk_id - c[0]], D, qr);
+            long dot = 0;
+            for (int j = 0; j < D; j++)
+                dot += (long)qr[j] * qq[j];
+            double want = (double)sq * (double)sr * (double)dot;
+            if (fabs(hf[a].score - want) > 1e-12)
+                fail_msg("dim %d: score %.17g, want %.17g (integer dot %ld)", D, hf[a].score, want, dot);
+        }
+        rag_dense_index_free(fast);
+        rag_dense_index_free(port);
+    }
+    /* dim 1: every vector is +-1 and quantizes to +-127: scores are +-1 (up to the float scales) */
+    rag_dense_index *one = open_index(s, "test:dim1", RAG_DENSE_INT8, false);
+    rag_dense_hit h[N];
+    const float q1 = -3.0f;
+    assert_int_equal(isearch(one, &q1, 1, N, h), N);
+    for (int a = 0; a < N; a++)
+        assert_float_equal(fabs(h[a].score), 1.0, 1e-6);
+    rag_dense_index_free(one);
+}
+
+static void test_int8_index_reloads_and_params(void **state)
+{
+    rag_store *s = *state;
+    int64_t c[5];
+    make_chunks(s, c);
+    const float x[2] = {1, 0}, y[2] = {0, 1}, xy[2] = {1, 1};
+    put_vec(s, SPACE, c[0], x, 2);
+    put_vec(s, SPACE, c[1], y, 2);
+    rag_dense_index *idx = open_index(s, SPACE, RAG_DENSE_INT8, false);
+    assert_int_equal(rag_dense_index_precision(idx), RAG_DENSE_INT8);
+    assert_string_equal(rag_dense_index_space(idx), SPACE);
+    rag_dense_hit h[8];
+    assert_int_equal(isearch(idx, x, 2, 8, h), 2);
+    assert_int_equal(h[0].chunk_id, c[0]);
+    assert_float_equal(h[0].score, 1.0, 1e-6);
+    put_vec(s, SPACE, c[2], xy, 2);
+    assert_int_equal(isearch(idx, xy, 2, 8, h), 3);
+    assert_int_equal(rag_dense_index_loads(idx), 2);
+    assert_int_equal(h[0].chunk_id, c[2]);
+    assert_float_equal(h[0].score, 1.0, 1e-6);
+    assert_float_equal(h[1].score, sqrt(0.5), 0.01);
+    rag_dense_index_free(idx);
+
+    rag_dense_index_params p = rag_dense_index_default_params();
+    assert_int_equal(p.precision, RAG_DENSE_F32);
+    assert_false(p.portable_kernel);
+    p.precision = (rag_dense_precision)5;
+    rag_err e;
+    idx = (rag_dense_index *)1;
+    assert_int_equal(rag_dense_index_open(s, SPACE, &p, &idx, &e), RAG_E_BAD_INPUT);
+    assert_null(idx);
+    assert_non_null(strstr(e.msg, "unknown precision 5"));
+    idx = open_index(s, SPACE, RAG_DENSE_F32, false);
+    assert_string_equal(rag_dense_index_kernel(idx), "f32");
+    rag_dense_index_free(idx);
+}
+
+/* A non-finite value in a stored vector is named, in every search and precision. */
+static void test_non_finite_row(void **state)
+{
+    rag_store *s = *state;
+    int64_t c[5];
+    make_chunks(s, c);
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO dense_vectors VALUES(%lld, '%s', 2, x'0000803f0000c07f')",
+             (long long)c[1], SPACE); /* (1, NaN) */
+    assert_int_equal(sqlite3_exec(rag_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    char want[128];
+    snprintf(want, sizeof want, "chunk %lld: corrupt vector (value 1 is not finite)", (long long)c[1]);
+    const float q[2] = {1, 0};
+    rag_dense_hit h[2];
+    size_t n;
+    rag_err e;
+    assert_int_equal(rag_dense_search(s, SPACE, q, 2, 2, h, &n, &e), RAG_E_STORE);
+    assert_non_null(strstr(e.msg, want));
+    for (int p = 0; p < 2; p++) {
+        rag_dense_index *idx = open_index(s, SPACE, p ? RAG_DENSE_INT8 : RAG_DENSE_F32, false);
+        assert_int_equal(rag_dense_index_search(idx, q, 2, 2, h, &n, &e), RAG_E_STORE);
+        assert_non_null(strstr(e.msg, want));
+        rag_dense_index_free(idx);
+    }
+}
+
+/* ---- document filter ---- */
+
+/* Searches the streamed way and with an f32 and an int8 index, restricted to docs; checks the
+ * three agree on the chunks (and the f32 ones on the scores); returns n_hits. */
+static size_t search_docs_all(rag_store *s, const float *q, int dim, const int64_t *docs, size_t n_docs,
+                              size_t k, rag_dense_hit *hits)
+{
+    rag_err e;
+    rag_err_clear(&e);
+    size_t n = 99;
+    if (rag_dense_search_docs(s, SPACE, q, dim, docs, n_docs, k, hits, &n, &e) != RAG_OK)
+        fail_msg("search docs: %s", e.msg);
+    for (int p = 0; p < 2; p++) {
+        rag_dense_index *idx = open_index(s, SPACE, p ? RAG_DENSE_INT8 : RAG_DENSE_F32, false);
+        rag_dense_hit h2[16];
+        size_t n2 = 99;
+        assert_true(k <= 16);
+        if (rag_dense_index_search_docs(idx, q, dim, docs, n_docs, k, h2, &n2, &e) != RAG_OK)
+            fail_msg("index search docs: %s", e.msg);
+        assert_int_equal(n2, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(h2[i].chunk_id, hits[i].chunk_id);
+            assert_int_equal(h2[i].doc_id, hits[i].doc_id);
+            if (p == 0)
+                assert_true(h2[i].score == hits[i].score);
+        }
+        rag_dense_index_free(idx);
+    }
+    return n;
+}
+
+static void test_doc_filter(void **state)
+{
+    rag_store *s = *state;
+    int64_t d[3], c[3][2];
+    const char *names[3] = {"d0.txt", "d1.txt", "d2.txt"};
+    for (int i = 0; i < 3; i++) {
+        d[i] = put_doc(s, names[i]);
+        for (int j = 0; j < 2; j++) {
+            c[i][j] = put_chunk(s, d[i], j);
+            const float v[2] = {(float)(3 * i + j + 1), 1.0f}; /* later chunks point closer to x */
+            put_vec(s, SPACE, c[i][j], v, 2);
+        }
+    }
+    const float q[2] = {1, 0};
+    rag_dense_hit h[16];
+    /* unfiltered: all six, best first, each with its document */
+    assert_int_equal(search_both(s, SPACE, q, 2, 16, h), 6);
+    assert_int_equal(h[0].chunk_id, c[2][1]);
+    assert_int_equal(h[0].doc_id, d[2]);
+    assert_int_equal(h[5].chunk_id, c[0][0]);
+    assert_int_equal(h[5].doc_id, d[0]);
+    /* one document */
+    const int64_t only1[1] = {d[1]};
+    assert_int_equal(search_docs_all(s, q, 2, only1, 1, 16, h), 2);
+    assert_int_equal(h[0].chunk_id, c[1][1]);
+    assert_int_equal(h[1].chunk_id, c[1][0]);
+    assert_int_equal(h[0].doc_id, d[1]);
+    /* any order, repeats and unknown ids; k cuts */
+    const int64_t some[5] = {d[2], 987654, d[0], d[2], -1};
+    assert_int_equal(search_docs_all(s, q, 2, some, 5, 3, h), 3);
+    assert_int_equal(h[0].chunk_id, c[2][1]);
+    assert_int_equal(h[1].chunk_id, c[2][0]);
+    assert_int_equal(h[2].chunk_id, c[0][1]);
+    /* only unknown ids, or the empty set: nothing */
+    const int64_t none[1] = {987654};
+    assert_int_equal(search_docs_all(s, q, 2, none, 1, 16, h), 0);
+    assert_int_equal(search_docs_all(s, q, 2, NULL, 0, 16, h), 0);
+
+    /* bad filters */
+    size_t n = 7;
+    rag_err e;
+    assert_int_equal(rag_dense_search_docs(s, SPACE, q, 2, NULL, 2, 16, h, &n, &e), RAG_E_BAD_INPUT);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(e.msg, "document filter: 2 ids but the array is NULL"));
+    assert_int_equal(rag_dense_search_docs(s, SPACE, q, 2, only1, RAG_DENSE_MAX_FILTER_DOCS + 1, 16, h, &n, &e),
+                     RAG_E_TOO_LARGE);
+    assert_non_null(strstr(e.msg, "exceed the cap of 1000000"));
+    rag_dense_index *idx = open_index(s, SPACE, RAG_DENSE_F32, false);
+    assert_int_equal(rag_dense_index_search_docs(idx, q, 2, NULL, 1, 16, h, &n, &e), RAG_E_BAD_INPUT);
+    assert_int_equal(rag_dense_index_search_docs(idx, q, 2, only1, RAG_DENSE_MAX_FILTER_DOCS + 1, 16, h, &n, &e),
+                     RAG_E_TOO_LARGE);
+    /* a deleted document leaves the filtered results too */
+    assert_int_equal(rag_store_doc_delete(s, d[1], &e), RAG_OK);
+    assert_int_equal(rag_dense_index_search_docs(idx, q, 2, only1, 1, 16, h, &n, &e), RAG_OK);
+    assert_int_equal(n, 0);
+    rag_dense_index_free(idx);
+}
+
+static void test_missing_chunks(void **state)
+{
+    rag_store *s = *state;
+    int64_t c[5];
+    make_chunks(s, c);
+    int64_t *ids = (int64_t *)1;
+    size_t n = 99;
+    rag_err e;
+    assert_int_equal(rag_dense_missing_chunks(s, SPACE, &ids, &n, &e), RAG_OK);
+    assert_int_equal(n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ids[i], c[i]);
+    free(ids);
+    const float v[2] = {1, 2};
+    put_vec(s, SPACE, c[1], v, 2);
+    put_vec(s, SPACE, c[3], v, 2);
+    put_vec(s, "space:other", c[0], v, 2);
+    assert_int_equal(rag_dense_missing_chunks(s, SPACE, &ids, &n, &e), RAG_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[0], c[0]);
+    assert_int_equal(ids[1], c[2]);
+    assert_int_equal(ids[2], c[4]);
+    free(ids);
+    for (int i = 0; i < 5; i++)
+        put_vec(s, SPACE, c[i], v, 2);
+    assert_int_equal(rag_dense_missing_chunks(s, SPACE, &ids, &n, &e), RAG_OK);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+    assert_int_equal(rag_dense_missing_chunks(s, "", &ids, &n, &e), RAG_E_BAD_INPUT);
+    assert_string_equal(e.msg, "dense space: empty");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +1003,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_reloads, setup_mem, teardown_mem),
         cmocka_unit_test(test_index_sees_other_connection),
         cmocka_unit_test_setup_teardown(test_topk_matches_brute_force, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_int8_agrees_with_f32, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_int8_exact_dot_both_kernels, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_int8_index_reloads_and_params, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_non_finite_row, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_doc_filter, setup_mem, teardown_mem),
+        cmocka_unit_test_setup_teardown(test_missing_chunks, setup_mem, teardown_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,14 @@
  * page): every missing page was tried and logged (5,000,000 took 9.5 s and 5 million warning
  * lines; 2e9 would take over an hour). Now refused above RAG_EXTRACT_PDF_MAX_PAGES.
  * pdf_missing_pages.pdf: /Count 50 with one real page: still extracted (49 pages failed), with
- * at most 10 per-page warnings plus one summary line. */
+ * at most 10 per-page warnings plus one summary line.
+ *
+ * Generated here (write_fanout_pdf): form XObjects that draw each other a thousand times per level
+ * (a few hundred bytes, billions of operations), the PDF form of "billion laughs". With text in the
+ * last form, MuPDF's structured-text page grows without bound: stopped by the per-document memory
+ * cap (RAGC_PDF_MAX_MEMORY_MB, RAG_E_TOO_LARGE). With only "q Q" in it, MuPDF allocates nothing
+ * new and would run for hours: stopped by the time budget (RAGC_PDF_TIMEOUT_MS, RAG_E_TIMEOUT)
+ * through the cookie's abort flag. Neither hands a document over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +49,8 @@ static rag_status keep_count(void *ud, rag_document *doc, rag_err *err)
     rag_document_free(doc);
     return RAG_OK;
 }
+
+static rag_status keep_doc(void *ud, rag_document *doc, rag_err *err);
 
 static void expect_too_deep(const char *name)
 {
@@ -148,6 +157,142 @@ static void test_pdf_page_count_bomb(void **state)
     assert_true(ms < 2000.0);
 }
 
+/* Writes a one-page PDF to a temporary file (path in out[cap]): the page draws form /X1 once,
+ * form k draws form k+1 fanout times (levels forms), the last form runs payload (content stream
+ * text). Font /F1 is Helvetica. */
+static void write_fanout_pdf(char *out, size_t cap, int levels, int fanout, const char *payload)
+{
+    snprintf(out, cap, "/tmp/ragc-regress-XXXXXX.pdf");
+    int fd = mkstemps(out, 4);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    long off[64];
+    int n = 0;
+    fputs("%PDF-1.4\n", f);
+    off[++n] = ftell(f); /* 1 */
+    fputs("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n", f);
+    off[++n] = ftell(f); /* 2 */
+    fputs("2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n", f);
+    off[++n] = ftell(f); /* 3 */
+    fputs("3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+          "/Resources << /XObject << /X1 6 0 R >> /Font << /F1 4 0 R >> >> >> endobj\n", f);
+    off[++n] = ftell(f); /* 4 */
+    fputs("4 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n", f);
+    off[++n] = ftell(f); /* 5 */
+    fprintf(f, "5 0 obj << /Length 7 >> stream\n/X1 Do\nendstream endobj\n");
+    for (int k = 1; k <= levels; k++) {
+        char *body;
+        size_t len;
+        FILE *m = open_memstream(&body, &len);
+        assert_non_null(m);
+        if (k < levels)
+            for (int i = 0; i < fanout; i++)
+                fprintf(m, "/X%d Do\n", k + 1);
+        else
+            fputs(payload, m);
+        fclose(m);
+        off[++n] = ftell(f); /* 5 + k */
+        fprintf(f, "%d 0 obj << /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << ", 5 + k);
+        if (k < levels)
+            fprintf(f, "/XObject << /X%d %d 0 R >> ", k + 1, 6 + k);
+        fprintf(f, "/Font << /F1 4 0 R >> >> /Length %zu >> stream\n%s\nendstream endobj\n", len, body);
+        free(body);
+    }
+    long xref = ftell(f);
+    fprintf(f, "xref\n0 %d\n0000000000 65535 f \n", n + 1);
+    for (int i = 1; i <= n; i++)
+        fprintf(f, "%010ld 00000 n \n", off[i]);
+    fprintf(f, "trailer << /Size %d /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", n + 1, xref);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Extracts path with the environment variable name=value set; returns the status, the documents
+ * handed over in *docs and the time taken in *ms. */
+static rag_status extract_with_env(const char *path, const char *name, const char *value, size_t *docs, double *ms,
+                                   rag_err *err)
+{
+    setenv(name, value, 1);
+    *docs = 0;
+    rag_err_clear(err);
+    double t0 = rag_now_ms();
+    rag_status st = rag_extract_file(path, NULL, keep_count, docs, err);
+    *ms = rag_now_ms() - t0;
+    unsetenv(name);
+    return st;
+}
+
+static void test_pdf_memory_cap(void **state)
+{
+    (void)state;
+    char path[64];
+    write_fanout_pdf(path, sizeof path, 3, 1000, "BT /F1 12 Tf 10 10 Td (AAAAAAAAAAAAAAAAAAAA) Tj ET");
+    size_t docs;
+    double ms;
+    rag_err err;
+    rag_status st = extract_with_env(path, "RAGC_PDF_MAX_MEMORY_MB", "64", &docs, &ms, &err);
+    remove(path);
+    if (st != RAG_E_TOO_LARGE)
+        fail_msg("status %s (%s), expected too large (memory cap)", rag_status_str(st), err.msg);
+    assert_int_equal(docs, 0);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "more than 64 MiB of memory"));
+    assert_non_null(strstr(err.msg, "skipped"));
+}
+
+static void test_pdf_time_budget(void **state)
+{
+    (void)state;
+    char path[64];
+    write_fanout_pdf(path, sizeof path, 4, 1000, "q Q q Q q Q q Q");
+    size_t docs;
+    double ms;
+    rag_err err;
+    rag_status st = extract_with_env(path, "RAGC_PDF_TIMEOUT_MS", "300", &docs, &ms, &err);
+    remove(path);
+    if (st != RAG_E_TIMEOUT)
+        fail_msg("status %s (%s) after %.0f ms, expected a timeout", rag_status_str(st), err.msg, ms);
+    assert_int_equal(docs, 0);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "longer than 0.3 s"));
+    assert_true(ms >= 300.0);
+    assert_true(ms < 3000.0); /* the interpreter saw the abort flag promptly */
+}
+
+/* The caps leave ordinary PDFs alone: the 4-page sample under a 64 MiB cap and a 5 s budget, and a
+ * small fan-out (1,000 short texts) that finishes well inside both. */
+static void test_pdf_limits_spare_ordinary_files(void **state)
+{
+    (void)state;
+    const char *shared = getenv("RAGC_SHARED_DIR");
+    char sample[4096];
+    snprintf(sample, sizeof sample, "%s/data/pdf-samples/004-pdflatex-4-pages/pdflatex-4-pages.pdf",
+             shared && *shared ? shared : "../shared");
+    setenv("RAGC_PDF_MAX_MEMORY_MB", "64", 1);
+    setenv("RAGC_PDF_TIMEOUT_MS", "5000", 1);
+    rag_document *doc = NULL;
+    rag_err err;
+    rag_err_clear(&err);
+    rag_status st = rag_extract_file(sample, NULL, keep_doc, &doc, &err);
+    if (st != RAG_OK)
+        fail_msg("%s: %s", sample, err.msg);
+    assert_int_equal(doc->n_pages, 4);
+    rag_document_free(doc);
+
+    char path[64];
+    write_fanout_pdf(path, sizeof path, 2, 1000, "BT /F1 12 Tf 10 10 Td (zebra) Tj ET");
+    doc = NULL;
+    st = rag_extract_file(path, NULL, keep_doc, &doc, &err);
+    remove(path);
+    unsetenv("RAGC_PDF_MAX_MEMORY_MB");
+    unsetenv("RAGC_PDF_TIMEOUT_MS");
+    if (st != RAG_OK)
+        fail_msg("small fan-out: %s", err.msg);
+    assert_int_equal(doc->n_pages, 1);
+    assert_non_null(strstr(doc->pages[0].text, "zebra"));
+    rag_document_free(doc);
+}
+
 static rag_status keep_doc(void *ud, rag_document *doc, rag_err *err)
 {
     (void)err;
@@ -210,6 +355,9 @@ int main(void)
         cmocka_unit_test(test_html_ordinary_pages_still_extract),
         cmocka_unit_test(test_pdf_page_count_bomb),
         cmocka_unit_test(test_pdf_missing_pages_logged_briefly),
+        cmocka_unit_test(test_pdf_memory_cap),
+        cmocka_unit_test(test_pdf_time_budget),
+        cmocka_unit_test(test_pdf_limits_spare_ordinary_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

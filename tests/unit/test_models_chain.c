@@ -244,7 +244,8 @@ static rag_status local_embed(void *ctx, rag_models_request *rq, const char *con
     *dim = 2;
     return RAG_OK;
 }
-static const rag_embedder_vtable local_vt = {"local", local_create, local_destroy, local_embed};
+static const rag_embedder_vtable local_vt = {
+    .name = "local", .create = local_create, .destroy = local_destroy, .embed = local_embed};
 
 static void test_embedder_chain(void **state)
 {

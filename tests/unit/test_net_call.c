@@ -723,6 +723,25 @@ static void test_stream_caps(void **state)
     teardown(f);
 }
 
+typedef struct breaker_seen {
+    int n;
+    char backend[4][64], model[4][64];
+    rag_net_breaker_state state[4];
+    rag_net_breaker_transitions t[4];
+} breaker_seen;
+
+static void visit_breaker(void *ud, const char *backend, const char *model, rag_net_breaker_state st,
+                          const rag_net_breaker_transitions *t)
+{
+    breaker_seen *s = ud;
+    if (s->n >= 4)
+        return;
+    snprintf(s->backend[s->n], sizeof s->backend[0], "%s", backend);
+    snprintf(s->model[s->n], sizeof s->model[0], "%s", model);
+    s->state[s->n] = st;
+    s->t[s->n++] = *t;
+}
+
 static void test_breaker_in_call(void **state)
 {
     (void)state;
@@ -757,6 +776,21 @@ static void test_breaker_in_call(void **state)
     f->ft.now += 10000;
     assert_int_equal(call(f), RAG_OK);
     assert_int_equal(f->out.breaker_state, RAG_NET_BREAKER_CLOSED);
+    /* the visitor sees both breakers with their transitions: open, half-open, closed once */
+    breaker_seen seen;
+    memset(&seen, 0, sizeof seen);
+    rag_net_client_breakers(f->c, visit_breaker, &seen);
+    rag_net_client_breakers(NULL, visit_breaker, &seen); /* no-op */
+    rag_net_client_breakers(f->c, NULL, NULL);           /* no-op */
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.model[0], "org/model");
+    assert_string_equal(seen.model[1], "org/other");
+    assert_string_equal(seen.backend[0], "huggingface_api");
+    assert_int_equal(seen.state[0], RAG_NET_BREAKER_CLOSED);
+    assert_int_equal(seen.t[0].opened, 1);
+    assert_int_equal(seen.t[0].half_opened, 1);
+    assert_int_equal(seen.t[0].closed, 1);
+    assert_int_equal(seen.t[1].opened + seen.t[1].half_opened + seen.t[1].closed, 0);
     teardown(f);
 }
 

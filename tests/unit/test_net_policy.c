@@ -192,6 +192,15 @@ static void test_breaker_transitions(void **state)
     rag_net_breaker_record(b, probe, RAG_OK, 2250);
     assert_int_equal(rag_net_breaker_get_state(b), RAG_NET_BREAKER_CLOSED);
     assert_int_equal(rag_net_breaker_failures(b), 0);
+    /* transition counts: opened twice (threshold, failed probe), half-opened twice, closed once */
+    rag_net_breaker_transitions t;
+    rag_net_breaker_get_transitions(b, &t);
+    assert_int_equal(t.opened, 2);
+    assert_int_equal(t.half_opened, 2);
+    assert_int_equal(t.closed, 1);
+    rag_net_breaker_get_transitions(NULL, &t);
+    assert_int_equal(t.opened + t.half_opened + t.closed, 0);
+    rag_net_breaker_get_transitions(b, NULL); /* no-op */
     rag_net_breaker_free(b);
 }
 

@@ -265,12 +265,49 @@ static void test_render_cap(void **state)
     rag_metrics_free(m);
 }
 
+/* rag_metrics_raise: a counter mirrored from a monotonic total only moves up; wrong uses fail. */
+static void test_counter_raise(void **state)
+{
+    (void)state;
+    rag_metrics_t *m;
+    assert_int_equal(rag_metrics_create(&m, NULL), RAG_OK);
+    static const char *const labels[] = {"to"};
+    rag_metric_t *c, *g, *h;
+    assert_int_equal(rag_metrics_counter(m, "moves_total", "Moves.", labels, 1, &c, NULL), RAG_OK);
+    assert_int_equal(rag_metrics_gauge(m, "g", "G.", NULL, 0, &g, NULL), RAG_OK);
+    assert_int_equal(rag_metrics_histogram(m, "h", "H.", NULL, 0, NULL, 0, &h, NULL), RAG_OK);
+    const char *open_l[] = {"open"};
+    double v;
+    assert_int_equal(rag_metrics_raise(c, open_l, 3), RAG_OK); /* creates the series */
+    assert_int_equal(rag_metrics_get(c, open_l, &v, NULL), RAG_OK);
+    assert_true(v == 3);
+    assert_int_equal(rag_metrics_raise(c, open_l, 2), RAG_OK); /* lower: unchanged */
+    assert_int_equal(rag_metrics_raise(c, open_l, 3), RAG_OK);
+    assert_int_equal(rag_metrics_get(c, open_l, &v, NULL), RAG_OK);
+    assert_true(v == 3);
+    assert_int_equal(rag_metrics_raise(c, open_l, 7), RAG_OK);
+    assert_int_equal(rag_metrics_get(c, open_l, &v, NULL), RAG_OK);
+    assert_true(v == 7);
+    char *text = render(m);
+    assert_non_null(strstr(text, "moves_total{to=\"open\"} 7\n"));
+    free(text);
+    assert_int_equal(rag_metrics_raise(c, open_l, NAN), RAG_E_BAD_INPUT);
+    assert_int_equal(rag_metrics_raise(g, NULL, 1), RAG_E_BAD_INPUT);
+    assert_int_equal(rag_metrics_raise(h, NULL, 1), RAG_E_BAD_INPUT);
+    assert_int_equal(rag_metrics_raise(NULL, open_l, 1), RAG_E_BAD_INPUT);
+    assert_int_equal(rag_metrics_raise(c, NULL, 1), RAG_E_BAD_INPUT); /* the label value is missing */
+    assert_int_equal(rag_metrics_get(c, open_l, &v, NULL), RAG_OK);
+    assert_true(v == 7);
+    rag_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter_and_gauge_text), cmocka_unit_test(test_histogram_text),
         cmocka_unit_test(test_label_escaping_and_touch), cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_format_value), cmocka_unit_test(test_threads), cmocka_unit_test(test_render_cap),
+        cmocka_unit_test(test_counter_raise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <sqlite3.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,14 @@ static void test_open_creates_dirs_and_pragmas(void **state)
     free(created);
     rag_store_close(s);
     rag_store_close(NULL); /* no-op */
+    /* The store was built under a temporary name and linked into place: none is left. */
+    char dirpath[256];
+    snprintf(dirpath, sizeof dirpath, "%s/a/b/c", f->dir);
+    DIR *d = opendir(dirpath);
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        assert_null(strstr(de->d_name, ".creating-"));
+    closedir(d);
 
     /* A parent path component that is a file is refused with a clear message. */
     char bad[256];
