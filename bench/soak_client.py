@@ -146,7 +146,7 @@ def make_questions(queries, n):
     return out
 
 
-def write_config(path, fake_base, timeout_ms, stream):
+def write_config(path, fake_base, timeout_ms, stream, breaker_cooldown_ms):
     member = ("      base_url: %s\n      api_key: ${HF_TOKEN}\n      max_retries: %d\n"
               "      timeout_ms: %d\n" % (fake_base, MAX_RETRIES, timeout_ms))
     with open(path, "w", encoding="utf-8") as f:
@@ -160,6 +160,8 @@ def write_config(path, fake_base, timeout_ms, stream):
                                                         "true" if stream else "false"))
         f.write("retriever:\n  neural_reranking:\n    enabled: true\n    max_candidates: 20\n")
         f.write("global_settings:\n  max_concurrent_requests: 32\n")
+        if breaker_cooldown_ms:
+            f.write("  breaker_cooldown_ms: %d\n" % breaker_cooldown_ms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,6 +360,7 @@ class Soak:
     # -- recovery: light traffic until every breaker is closed again --------------------------
 
     def recover(self):
+        """Chaos is off: light traffic until every breaker has closed again (or the timeout)."""
         end = time.monotonic() + self.a.recovery_timeout
         conn_box = [None]
         extra = []
@@ -368,6 +371,11 @@ class Soak:
                 break
             if i % 10 == 0:
                 log("waiting for the breakers to close: %s" % states)
+            if states.get("huggingface", 0) != 0 and i % 3 == 2:
+                # The fallback model only gets traffic when the first model refuses: a one-shot
+                # 400 "model not supported" (not a breaker failure) sends this question to it,
+                # so an open fallback breaker can be probed and close.
+                http_json(self.fake + "/_fake/faults", {"match": GEN_MODEL, "faults": ["400"]})
             q = "%s (recovery %d)" % (self.questions[i % len(self.questions)], i)
             extra.append(self.ask(conn_box, q))
             i += 1
@@ -400,7 +408,7 @@ class Soak:
             port = wait_for(lambda: read_file(fake_port).strip(), 10, "fakehf", fake_proc)
             self.fake = "http://127.0.0.1:" + port
             cfg = os.path.join(work, "soak.yaml")
-            write_config(cfg, self.fake, a.timeout_ms, not a.no_stream)
+            write_config(cfg, self.fake, a.timeout_ms, not a.no_stream, a.breaker_cooldown_ms)
             corpus = os.path.join(work, "corpus.jsonl")
             ndocs = make_corpus(scifact, corpus, {qid for qid, _ in queries[:a.questions]}, a.docs)
             t0 = time.monotonic()
@@ -444,8 +452,8 @@ class Soak:
             wall = time.monotonic() - t0
             storms.join(timeout=60)
             self.stop_storms.set()
+            http_json(self.fake + "/_fake/chaos", {"rate": 0})  # the faults stop: every breaker must recover
             extra = self.recover()
-            http_json(self.fake + "/_fake/chaos", {"rate": 0})
             metrics = parse_metrics(http_text(self.base + "/metrics"))
             fake_stats = http_json(self.fake + "/_fake/stats")
 
@@ -616,6 +624,8 @@ def main(argv=None):
                     help="storms are spread over this fraction of the run (a short run: early)")
     ap.add_argument("--timeout-ms", type=int, default=3000, help="per-call deadline of every backend")
     ap.add_argument("--recovery-timeout", type=float, default=75, help="seconds to wait for breakers to close")
+    ap.add_argument("--breaker-cooldown-ms", type=int, default=0,
+                    help="global_settings.breaker_cooldown_ms of the server (0: the default, 30 s)")
     ap.add_argument("--no-stream", action="store_true",
                     help="the generator asks for whole answers (default: SSE streams, so the sse_* faults cut them)")
     ap.add_argument("--rss-slack-mib", type=int, default=5)

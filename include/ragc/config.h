@@ -83,6 +83,10 @@ typedef struct rag_backend_config {
     double price_input_per_mtok;  /* USD per 1,000,000 input tokens, >= 0; -1 = unknown */
     double price_output_per_mtok; /* USD per 1,000,000 output tokens, >= 0; -1 = unknown */
     double price_per_call;        /* USD per call, >= 0; -1 = unknown */
+    int threads;           /* local: worker threads of one forward pass, 0..256, 0 = every CPU this
+                              process may use; -1 = unset (0) */
+    int precision;         /* local: linear layers in 0 "f32" (matches PyTorch) or 1 "int8" (faster,
+                              approximate: embeddings within cosine ~0.999 of f32); -1 = unset (f32) */
 } rag_backend_config;
 
 typedef struct rag_config_priv rag_config_priv;
@@ -160,6 +164,10 @@ typedef struct rag_config {
         int request_timeout_ms;      /* default deadline of a remote call in ms, 100..600000 (30000) */
         double monthly_budget_usd;   /* spend cap per calendar month in USD, >= 0; 0 = no limit */
         double request_budget_usd;   /* spend cap per request in USD, >= 0; 0 = no limit */
+        int breaker_failures;        /* failed remote calls in a row that open a (backend, model)
+                                        circuit breaker, 1..1000 (5) */
+        int breaker_cooldown_ms;     /* time a breaker stays open before one probe call, ms,
+                                        100..3600000 (30000) */
     } global_settings;
 
     rag_config_priv *priv; /* internal */

@@ -45,6 +45,7 @@ static const char *const stemmer_names[] = {"porter", "english", "none", NULL};
 static const char *const stopword_names[] = {"lucene", "none", NULL};
 static const char *const fusion_names[] = {"rrf", "weighted", "bm25_only", "dense_only", NULL};
 static const char *const dense_precision_names[] = {"f32", "int8", NULL};
+static const char *const local_precision_names[] = {"f32", "int8", NULL}; /* rag_backend_config.precision */
 static const char *const log_names[] = {"error", "warn", "info", "debug", NULL};
 
 static const char *const embedder_types[] = {"none", "huggingface_api", "tei", "ollama", "local", NULL};
@@ -114,6 +115,8 @@ static const cfg_field main_fields[] = {
     INT("global_settings.request_timeout_ms", global_settings.request_timeout_ms, 100, 600000, "30000"),
     DBL("global_settings.monthly_budget_usd", global_settings.monthly_budget_usd, 0, INFINITY, "0"),
     DBL("global_settings.request_budget_usd", global_settings.request_budget_usd, 0, INFINITY, "0"),
+    INT("global_settings.breaker_failures", global_settings.breaker_failures, 1, 1000, "5"),
+    INT("global_settings.breaker_cooldown_ms", global_settings.breaker_cooldown_ms, 100, 3600000, "30000"),
 };
 #define N_MAIN (sizeof main_fields / sizeof main_fields[0])
 
@@ -135,6 +138,8 @@ static const cfg_field backend_fields[] = {
     {.path = "price_input_per_mtok", .type = F_DOUBLE, .off = B(price_input_per_mtok), .min = 0, .max = INFINITY},
     {.path = "price_output_per_mtok", .type = F_DOUBLE, .off = B(price_output_per_mtok), .min = 0, .max = INFINITY},
     {.path = "price_per_call", .type = F_DOUBLE, .off = B(price_per_call), .min = 0, .max = INFINITY},
+    {.path = "threads", .type = F_INT, .off = B(threads), .min = 0, .max = 256},
+    {.path = "precision", .type = F_ENUM, .off = B(precision), .names = local_precision_names},
 };
 #define N_BACKEND (sizeof backend_fields / sizeof backend_fields[0])
 
@@ -261,7 +266,7 @@ static void entry_init(rag_backend_config *e)
 {
     memset(e, 0, sizeof *e);
     e->timeout_ms = e->max_retries = e->batch_size = e->normalize = CFG_UNSET;
-    e->max_tokens = e->num_ctx = CFG_UNSET;
+    e->max_tokens = e->num_ctx = e->threads = e->precision = CFG_UNSET;
     e->temperature = e->price_input_per_mtok = e->price_output_per_mtok = e->price_per_call = CFG_UNSET;
 }
 
@@ -833,12 +838,15 @@ static bool emit_entry(dumper *d, const rag_backend_config *e)
             break;
         }
         case F_INT:
-        case F_TRIBOOL: {
+        case F_TRIBOOL:
+        case F_ENUM: {
             int v = *(const int *)p;
             if (v == CFG_UNSET)
                 continue;
             if (f->type == F_INT)
                 snprintf(num, sizeof num, "%d", v);
+            else if (f->type == F_ENUM)
+                snprintf(num, sizeof num, "%s", f->names[v]);
             else
                 snprintf(num, sizeof num, "%s", v ? "true" : "false");
             ok = emit_scalar(d, f->path, YAML_PLAIN_SCALAR_STYLE) && emit_scalar(d, num, YAML_PLAIN_SCALAR_STYLE);

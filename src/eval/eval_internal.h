@@ -47,6 +47,13 @@ rag_status lr_open(line_reader *lr, const char *path, rag_err *err);
 rag_status lr_next(line_reader *lr, rag_err *err);
 void lr_close(line_reader *lr);
 
+/* Grows the array *p of *cap elements of elem bytes (doubling, from 16) to hold need; false on
+ * allocation failure (*p and *cap unchanged). */
+bool eval_grow(void **p, size_t *cap, size_t need, size_t elem);
+/* A query or document id: non-empty, at most RAG_EVAL_MAX_ID bytes, valid UTF-8; RAG_E_BAD_INPUT
+ * naming what otherwise. */
+rag_status eval_check_id(const char *what, const char *id, rag_err *err);
+
 /* Qrels access for the metrics, by query index (0 <= qi < rag_qrels_n_queries). */
 typedef struct rag_qrels rag_qrels;
 /* Grades > 0 of query qi, sorted descending; *grades borrowed until the qrels change. */

@@ -60,42 +60,14 @@ void rag_qrels_free(rag_qrels *q)
     free(q);
 }
 
-static rag_status check_id(const char *what, const char *id, rag_err *err)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0)
-        return rag_err_set(err, RAG_E_BAD_INPUT, "empty %s", what);
-    if (n > RAG_EVAL_MAX_ID)
-        return rag_err_set(err, RAG_E_BAD_INPUT, "%s longer than %d bytes", what, RAG_EVAL_MAX_ID);
-    size_t bad;
-    if (!rag_utf8_valid(id, n, &bad))
-        return rag_err_set(err, RAG_E_BAD_INPUT, "%s is not valid UTF-8 (byte %zu)", what, bad);
-    return RAG_OK;
-}
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n)
-        return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
-
 static rag_status qrels_add(rag_qrels *q, const char *qid, const char *doc, int rel, size_t line, rag_err *err)
 {
     rag_status st;
-    if ((st = check_id("query id", qid, err)) != RAG_OK || (st = check_id("doc id", doc, err)) != RAG_OK)
+    if ((st = eval_check_id("query id", qid, err)) != RAG_OK || (st = eval_check_id("doc id", doc, err)) != RAG_OK)
         return st;
     size_t qi;
     if (!emap_get(&q->qmap, 0, qid, &qi)) {
-        if (!grow((void **)&q->q, &q->cap_q, q->n_q + 1, sizeof *q->q))
+        if (!eval_grow((void **)&q->q, &q->cap_q, q->n_q + 1, sizeof *q->q))
             return rag_err_set(err, RAG_E_NOMEM, "out of memory");
         qrels_query *nq = &q->q[q->n_q];
         memset(nq, 0, sizeof *nq);
@@ -115,8 +87,8 @@ static rag_status qrels_add(rag_qrels *q, const char *qid, const char *doc, int 
         return rag_err_set(err, RAG_E_BAD_INPUT, "duplicate judgment for query '%s', doc '%s'", qid, doc);
     }
     qrels_query *qq = &q->q[qi];
-    if (!grow((void **)&q->j, &q->cap_j, q->n_j + 1, sizeof *q->j) ||
-        (rel > 0 && !grow((void **)&qq->pos, &qq->cap_pos, qq->n_pos + 1, sizeof *qq->pos)))
+    if (!eval_grow((void **)&q->j, &q->cap_j, q->n_j + 1, sizeof *q->j) ||
+        (rel > 0 && !eval_grow((void **)&qq->pos, &qq->cap_pos, qq->n_pos + 1, sizeof *qq->pos)))
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
     judgment *j = &q->j[q->n_j];
     if (!(j->doc = rag_strdup(doc)))
@@ -363,13 +335,13 @@ static rag_status queries_line(rag_queries *q, const char *line, size_t len, siz
     if (st == RAG_OK && !json_is_string(jtext))
         st = rag_err_set(err, RAG_E_BAD_INPUT, "missing string field \"text\"");
     if (st == RAG_OK)
-        st = check_id("\"_id\"", id, err);
+        st = eval_check_id("\"_id\"", id, err);
     size_t prev;
     if (st == RAG_OK && emap_get(&q->map, 0, id, &prev))
         st = rag_err_set(err, RAG_E_BAD_INPUT, "duplicate _id '%.100s' (first on line %zu)", id, q->e[prev].line);
     if (st == RAG_OK) {
         query_entry e = {.line = lineno};
-        if (!grow((void **)&q->e, &q->cap, q->n + 1, sizeof *q->e) || !(e.id = rag_strdup(id)) ||
+        if (!eval_grow((void **)&q->e, &q->cap, q->n + 1, sizeof *q->e) || !(e.id = rag_strdup(id)) ||
             !(e.text = rag_strndup(json_string_value(jtext), json_string_length(jtext))) ||
             emap_put(&q->map, 0, e.id, q->n) != RAG_OK) {
             free(e.id);

@@ -69,44 +69,16 @@ void rag_eval_run_free(rag_eval_run *r)
     free(r);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n)
-        return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
-
-static rag_status check_id(const char *what, const char *id, rag_err *err)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0)
-        return rag_err_set(err, RAG_E_BAD_INPUT, "empty %s", what);
-    if (n > RAG_EVAL_MAX_ID)
-        return rag_err_set(err, RAG_E_BAD_INPUT, "%s longer than %d bytes", what, RAG_EVAL_MAX_ID);
-    size_t bad;
-    if (!rag_utf8_valid(id, n, &bad))
-        return rag_err_set(err, RAG_E_BAD_INPUT, "%s is not valid UTF-8 (byte %zu)", what, bad);
-    return RAG_OK;
-}
-
 rag_status rag_eval_run_add(rag_eval_run *r, const char *query_id, const char *doc_id, double score, rag_err *err)
 {
     rag_status st;
-    if ((st = check_id("query id", query_id, err)) != RAG_OK || (st = check_id("doc id", doc_id, err)) != RAG_OK)
+    if ((st = eval_check_id("query id", query_id, err)) != RAG_OK || (st = eval_check_id("doc id", doc_id, err)) != RAG_OK)
         return st;
     if (isnan(score))
         return rag_err_set(err, RAG_E_BAD_INPUT, "query '%s', doc '%s': score is NaN", query_id, doc_id);
     size_t qi;
     if (!emap_get(&r->qmap, 0, query_id, &qi)) {
-        if (!grow((void **)&r->q, &r->cap_q, r->n_q + 1, sizeof *r->q))
+        if (!eval_grow((void **)&r->q, &r->cap_q, r->n_q + 1, sizeof *r->q))
             return rag_err_set(err, RAG_E_NOMEM, "out of memory");
         run_query *nq = &r->q[r->n_q];
         memset(nq, 0, sizeof *nq);
@@ -117,7 +89,7 @@ rag_status rag_eval_run_add(rag_eval_run *r, const char *query_id, const char *d
         qi = r->n_q++;
     }
     run_query *q = &r->q[qi];
-    if (!grow((void **)&q->e, &q->cap, q->n + 1, sizeof *q->e))
+    if (!eval_grow((void **)&q->e, &q->cap, q->n + 1, sizeof *q->e))
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
     if (!(q->e[q->n].doc = rag_strdup(doc_id)))
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");

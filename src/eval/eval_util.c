@@ -1,4 +1,5 @@
-/* String-keyed hash index and capped line reader shared by the eval loaders and runs. */
+/* Shared by the eval loaders and runs: a string-keyed hash index, a capped line reader, array
+ * growth and id checks. */
 #include "eval/eval_internal.h"
 
 #include <errno.h>
@@ -127,4 +128,32 @@ void lr_close(line_reader *lr)
         fclose(lr->f);
     free(lr->buf);
     memset(lr, 0, sizeof *lr);
+}
+
+bool eval_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 16;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*p, c * elem);
+    if (!n)
+        return false;
+    *p = n;
+    *cap = c;
+    return true;
+}
+
+rag_status eval_check_id(const char *what, const char *id, rag_err *err)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "empty %s", what);
+    if (n > RAG_EVAL_MAX_ID)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s longer than %d bytes", what, RAG_EVAL_MAX_ID);
+    size_t bad;
+    if (!rag_utf8_valid(id, n, &bad))
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s is not valid UTF-8 (byte %zu)", what, bad);
+    return RAG_OK;
 }

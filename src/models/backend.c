@@ -337,6 +337,42 @@ rag_status mdl_plan_batch(const mdl_backend *b, size_t n, size_t start, size_t m
     }
 }
 
+rag_status mdl_run_batches(const mdl_backend *b, rag_models_request *rq, const char *url, size_t n,
+                           size_t proto_max_batch, mdl_body_fn build, mdl_batch_fn take, void *ud,
+                           rag_call_stats *stats, rag_err *err)
+{
+    size_t max_batch = (size_t)b->batch_size;
+    if (proto_max_batch > 0 && max_batch > proto_max_batch)
+        max_batch = proto_max_batch;
+    rag_net_response resp;
+    rag_net_response_init(&resp);
+    rag_status st = RAG_OK;
+    for (size_t start = 0; start < n && st == RAG_OK;) {
+        char *body = NULL;
+        size_t len = 0, count = 0;
+        st = mdl_plan_batch(b, n, start, max_batch, build, ud, &body, &len, &count, err);
+        if (st != RAG_OK)
+            break;
+        rag_net_request req;
+        memset(&req, 0, sizeof req);
+        req.method = RAG_HTTP_POST;
+        req.url = url;
+        req.body = body;
+        req.body_len = len;
+        req.expect_json = true;
+        mdl_call_info ci;
+        st = mdl_call(b, rq, b->model, &req, &resp, stats, &ci, err);
+        if (st == RAG_OK)
+            st = take(ud, resp.json, start, count, stats, err);
+        bool priced = b->price_call >= 0;
+        mdl_done(b, rq, stats, &ci, st, st == RAG_OK && priced ? b->price_call : 0, st == RAG_OK && priced);
+        free(body);
+        start += count;
+    }
+    rag_net_response_free(&resp);
+    return st;
+}
+
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -100,6 +100,17 @@ typedef rag_status (*mdl_body_fn)(void *ud, size_t start, size_t count, json_t *
 rag_status mdl_plan_batch(const mdl_backend *b, size_t n, size_t start, size_t max_batch, mdl_body_fn build,
                           void *ud, char **body, size_t *body_len, size_t *count, rag_err *err);
 
+/* Takes the parsed response (borrowed) of the batch items[start .. start+count). */
+typedef rag_status (*mdl_batch_fn)(void *ud, const json_t *json, size_t start, size_t count, rag_call_stats *stats,
+                                   rag_err *err);
+
+/* POSTs items 0..n in batches to url (at most batch_size, and proto_max_batch when > 0, items per
+ * request, planned by mdl_plan_batch), one mdl_call + mdl_done each (priced per call), handing
+ * each response to take. Stops at the first failure and returns it. */
+rag_status mdl_run_batches(const mdl_backend *b, rag_models_request *rq, const char *url, size_t n,
+                           size_t proto_max_batch, mdl_body_fn build, mdl_batch_fn take, void *ud,
+                           rag_call_stats *stats, rag_err *err);
+
 /* Copies the embedding rows of one response (rows: borrowed JSON) for items row0 .. row0+count
  * into *vecs (allocated on the first batch as n_total * dim floats, caller frees). Accepts 2-D
  * [[f..]..] and, when count == 1, 1-D [f..]; 3-D / 4-D token-level output -> RAG_E_CONFIG naming

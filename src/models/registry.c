@@ -209,7 +209,8 @@ static void add_try(rag_call_stats *s, const char *api_key, const char *model, r
     snprintf(t->request_id, sizeof t->request_id, "%s", request_id ? request_id : "");
 }
 
-/* Common epilogue of embed / rerank: timing, redaction, the one try. */
+/* Common epilogue of embed / rerank: timing, redaction, and the one try unless the backend
+ * described its tries itself (the local models name the model they resolved). */
 static void finish_single(const handle *h, rag_call_stats *s, double t0, rag_status st, rag_err *err)
 {
     s->ms = mdl_now(h->env) - t0;
@@ -218,7 +219,8 @@ static void finish_single(const handle *h, rag_call_stats *s, double t0, rag_sta
         if (!err->msg[0])
             rag_err_set(err, st, "%s: %s", h->type, rag_status_str(st));
     }
-    add_try(s, h->api_key, h->models[0], st, err, s->ms, s->attempts, s->http_status, s->request_id);
+    if (s->n_tries == 0)
+        add_try(s, h->api_key, h->models[0], st, err, s->ms, s->attempts, s->http_status, s->request_id);
 }
 
 /* ---- embedder ---- */

@@ -36,12 +36,28 @@ typedef struct embed_ud {
     const mdl_backend *b;
     const mdl_embed_proto *proto;
     const char *const *texts;
+    size_t n;
+    float **vecs;
+    int *dim;
 } embed_ud;
 
 static rag_status build_body(void *ud, size_t start, size_t count, json_t **body, rag_err *err)
 {
     embed_ud *u = ud;
     return u->proto->build(u->b, u->texts, start, count, body, err);
+}
+
+static rag_status take_rows(void *ud, const json_t *json, size_t start, size_t count, rag_call_stats *stats,
+                            rag_err *err)
+{
+    embed_ud *u = ud;
+    int64_t tokens = 0;
+    const json_t *rows = u->proto->rows(json, &tokens);
+    if (stats)
+        stats->tokens_in += tokens;
+    if (!rows)
+        return mdl_fail(u->b, NULL, err, RAG_E_UPSTREAM, "embedding response has an unexpected shape");
+    return mdl_embed_rows(u->b, rows, start, count, u->n, u->vecs, u->dim, err);
 }
 
 rag_status mdl_embed_run(const mdl_backend *b, const mdl_embed_proto *proto, const char *url, rag_models_request *rq,
@@ -54,44 +70,8 @@ rag_status mdl_embed_run(const mdl_backend *b, const mdl_embed_proto *proto, con
         return RAG_OK;
     if (!url)
         return mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
-    size_t max_batch = (size_t)b->batch_size;
-    if (proto->max_batch > 0 && max_batch > proto->max_batch)
-        max_batch = proto->max_batch;
-    embed_ud u = {b, proto, texts};
-    rag_net_response resp;
-    rag_net_response_init(&resp);
-    rag_status st = RAG_OK;
-    for (size_t start = 0; start < n && st == RAG_OK;) {
-        char *body = NULL;
-        size_t len = 0, count = 0;
-        st = mdl_plan_batch(b, n, start, max_batch, build_body, &u, &body, &len, &count, err);
-        if (st != RAG_OK)
-            break;
-        rag_net_request req;
-        memset(&req, 0, sizeof req);
-        req.method = RAG_HTTP_POST;
-        req.url = url;
-        req.body = body;
-        req.body_len = len;
-        req.expect_json = true;
-        mdl_call_info ci;
-        st = mdl_call(b, rq, b->model, &req, &resp, stats, &ci, err);
-        if (st == RAG_OK) {
-            int64_t tokens = 0;
-            const json_t *rows = proto->rows(resp.json, &tokens);
-            if (!rows)
-                st = mdl_fail(b, NULL, err, RAG_E_UPSTREAM, "embedding response has an unexpected shape");
-            else
-                st = mdl_embed_rows(b, rows, start, count, n, vecs, dim, err);
-            if (stats)
-                stats->tokens_in += tokens;
-        }
-        bool priced = b->price_call >= 0;
-        mdl_done(b, rq, stats, &ci, st, st == RAG_OK && priced ? b->price_call : 0, st == RAG_OK && priced);
-        free(body);
-        start += count;
-    }
-    rag_net_response_free(&resp);
+    embed_ud u = {b, proto, texts, n, vecs, dim};
+    rag_status st = mdl_run_batches(b, rq, url, n, proto->max_batch, build_body, take_rows, &u, stats, err);
     if (st != RAG_OK) {
         free(*vecs);
         *vecs = NULL;

@@ -14,12 +14,21 @@ typedef struct rerank_ud {
     const mdl_rerank_proto *proto;
     const char *query;
     const char *const *passages;
+    double *scores; /* n, filled batch by batch */
 } rerank_ud;
 
 static rag_status build_body(void *ud, size_t start, size_t count, json_t **body, rag_err *err)
 {
     rerank_ud *u = ud;
     return u->proto->build(u->b, u->query, u->passages, start, count, body, err);
+}
+
+static rag_status take_scores(void *ud, const json_t *json, size_t start, size_t count, rag_call_stats *stats,
+                              rag_err *err)
+{
+    (void)stats;
+    rerank_ud *u = ud;
+    return u->proto->scores(u->b, json, start, count, u->scores, err);
 }
 
 rag_status mdl_rerank_run(const mdl_backend *b, const mdl_rerank_proto *proto, const char *url,
@@ -35,36 +44,8 @@ rag_status mdl_rerank_run(const mdl_backend *b, const mdl_rerank_proto *proto, c
     double *tmp = calloc(n, sizeof *tmp);
     if (!tmp)
         return mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
-    size_t max_batch = (size_t)b->batch_size;
-    if (proto->max_batch > 0 && max_batch > proto->max_batch)
-        max_batch = proto->max_batch;
-    rerank_ud u = {b, proto, query, passages};
-    rag_net_response resp;
-    rag_net_response_init(&resp);
-    rag_status st = RAG_OK;
-    for (size_t start = 0; start < n && st == RAG_OK;) {
-        char *body = NULL;
-        size_t len = 0, count = 0;
-        st = mdl_plan_batch(b, n, start, max_batch, build_body, &u, &body, &len, &count, err);
-        if (st != RAG_OK)
-            break;
-        rag_net_request req;
-        memset(&req, 0, sizeof req);
-        req.method = RAG_HTTP_POST;
-        req.url = url;
-        req.body = body;
-        req.body_len = len;
-        req.expect_json = true;
-        mdl_call_info ci;
-        st = mdl_call(b, rq, b->model, &req, &resp, stats, &ci, err);
-        if (st == RAG_OK)
-            st = proto->scores(b, resp.json, start, count, tmp, err);
-        bool priced = b->price_call >= 0;
-        mdl_done(b, rq, stats, &ci, st, st == RAG_OK && priced ? b->price_call : 0, st == RAG_OK && priced);
-        free(body);
-        start += count;
-    }
-    rag_net_response_free(&resp);
+    rerank_ud u = {b, proto, query, passages, tmp};
+    rag_status st = mdl_run_batches(b, rq, url, n, proto->max_batch, build_body, take_scores, &u, stats, err);
     if (st == RAG_OK)
         memcpy(scores, tmp, n * sizeof *tmp);
     free(tmp);

@@ -47,6 +47,8 @@ rag_status rag_backends_create(const rag_config *cfg, rag_backends **out, rag_er
         rag_net_client_params np = rag_net_client_default_params();
         np.max_concurrent_requests = cfg->global_settings.max_concurrent_requests;
         np.default_timeout_ms = cfg->global_settings.request_timeout_ms;
+        np.breaker.failure_threshold = cfg->global_settings.breaker_failures;
+        np.breaker.cooldown_ms = cfg->global_settings.breaker_cooldown_ms;
         st = rag_net_client_create(&np, &b->net, err);
         rag_budget_params bp = rag_budget_params_from_config(cfg);
         if (st == RAG_OK)

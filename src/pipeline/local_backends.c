@@ -22,6 +22,8 @@
 typedef struct local_ctx {
     char *model;            /* repo id or directory; owned */
     bool cross;             /* reranker */
+    int threads;            /* config threads: 0 = every CPU */
+    bool int8;              /* config precision int8 (falls back to f32 where it cannot run) */
     pthread_mutex_t mu;     /* guards loading and every forward pass (one model, one workspace) */
     rag_encoder_t *enc;
     rag_cross_encoder_t *ce;
@@ -70,6 +72,8 @@ static rag_status local_create(const rag_backend_config *cfg, bool cross, void *
     if (!c)
         return rag_err_set(err, RAG_E_NOMEM, "out of memory");
     c->cross = cross;
+    c->threads = cfg->threads > 0 ? cfg->threads : 0;
+    c->int8 = cfg->precision == 1;
     c->model = rag_strdup(cfg->model ? cfg->model : cross ? LOCAL_DEFAULT_RERANK_MODEL : LOCAL_DEFAULT_EMBED_MODEL);
     if (!c->model) {
         free(c);
@@ -101,7 +105,15 @@ static rag_status local_load(local_ctx *c, rag_err *err)
     rag_status st = rag_local_model_dir(c->model, &dir, err);
     if (st == RAG_OK) {
         rag_encoder_params ep = rag_encoder_default_params();
+        ep.threads = c->threads;
+        ep.precision = c->int8 ? RAG_BERT_PRECISION_INT8 : RAG_BERT_PRECISION_F32;
         st = c->cross ? rag_cross_encoder_load(dir, ep, &c->ce, err) : rag_encoder_load(dir, ep, &c->enc, err);
+        if (st == RAG_E_UNSUPPORTED && c->int8) {
+            rag_log(RAG_LOG_WARN, "local model %s: %s; running it in f32", c->model, err->msg);
+            c->int8 = false; /* the cache revision follows: f32 results get f32 keys */
+            ep.precision = RAG_BERT_PRECISION_F32;
+            st = c->cross ? rag_cross_encoder_load(dir, ep, &c->ce, err) : rag_encoder_load(dir, ep, &c->enc, err);
+        }
     }
     free(dir);
     if (st != RAG_OK)
@@ -123,6 +135,18 @@ static rag_status local_create_rerank(const rag_backend_config *cfg, const rag_m
     return local_create(cfg, true, ctx, err);
 }
 
+/* The one try of a call: the model as configured, marked " [int8]" when it ran in int8. */
+static void local_try(const local_ctx *c, bool int8, rag_call_stats *stats, rag_status st, const rag_err *err)
+{
+    rag_model_try *t = &stats->tries[0];
+    snprintf(t->model, sizeof t->model, "%s%s", c->model, int8 ? " [int8]" : "");
+    t->status = st;
+    if (st != RAG_OK)
+        snprintf(t->reason, sizeof t->reason, "%s", err->msg);
+    t->ms = stats->ms;
+    stats->n_tries = 1;
+}
+
 static rag_status local_embed(void *ctx, rag_models_request *rq, const char *const *texts, size_t n, float **vecs,
                               int *dim, rag_call_stats *stats, rag_err *err)
 {
@@ -140,12 +164,10 @@ static rag_status local_embed(void *ctx, rag_models_request *rq, const char *con
         out = malloc(n * rag_encoder_dim(c->enc) * sizeof *out);
         st = out ? rag_encoder_embed(c->enc, texts, n, out, &d, err) : rag_err_set(err, RAG_E_NOMEM, "out of memory");
     }
+    const bool int8 = c->int8;
     pthread_mutex_unlock(&c->mu);
     stats->ms = rag_now_ms() - t0;
-    snprintf(stats->tries[0].model, sizeof stats->tries[0].model, "%s", c->model);
-    stats->tries[0].status = st;
-    stats->tries[0].ms = stats->ms;
-    stats->n_tries = 1;
+    local_try(c, int8, stats, st, err);
     if (st != RAG_OK) {
         free(out);
         return st;
@@ -174,21 +196,20 @@ static rag_status local_rerank(void *ctx, rag_models_request *rq, const char *qu
         else
             st = rag_cross_encoder_score(c->ce, query, passages, n, logits, err);
     }
+    const bool int8 = c->int8;
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; st == RAG_OK && i < n; i++)
         scores[i] = logits[i];
     free(logits);
     stats->ms = rag_now_ms() - t0;
-    snprintf(stats->tries[0].model, sizeof stats->tries[0].model, "%s", c->model);
-    stats->tries[0].status = st;
-    stats->tries[0].ms = stats->ms;
-    stats->n_tries = 1;
+    local_try(c, int8, stats, st, err);
     return st;
 }
 
 /* The cache revision of a local model: the real path of its directory (a Hub snapshot path holds
- * the commit) and the size and modification time of its weights, so replaced weights are new
- * cache keys. */
+ * the commit), the size and modification time of its weights, so replaced weights are new cache
+ * keys, and "|int8" when the linear layers run in int8 (approximate results never mix with f32
+ * ones). */
 static rag_status local_revision(void *ctx, char *buf, size_t cap, rag_err *err)
 {
     local_ctx *c = ctx;
@@ -204,8 +225,11 @@ static rag_status local_revision(void *ctx, char *buf, size_t cap, rag_err *err)
     struct stat sb;
     if (stat(weights, &sb) != 0)
         return rag_err_set(err, RAG_E_NOT_FOUND, "local model %s: no model.safetensors", c->model);
-    snprintf(buf, cap, "%s|%lld|%lld.%09ld", real, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-             sb.st_mtim.tv_nsec);
+    pthread_mutex_lock(&c->mu);
+    const bool int8 = c->int8;
+    pthread_mutex_unlock(&c->mu);
+    snprintf(buf, cap, "%s|%lld|%lld.%09ld%s", real, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+             sb.st_mtim.tv_nsec, int8 ? "|int8" : "");
     return RAG_OK;
 }
 

@@ -307,10 +307,42 @@ static rag_status emit_chunk(chunk_vec *cv, const rag_page *pages, const size_t 
     return RAG_OK;
 }
 
-/* Cuts the pages into units (sentences, or pieces of sentences over the budget). */
+/* True when the sentence s[a, b) stops without terminal punctuation (. ! ? : ; or the CJK / ellipsis
+ * forms, possibly followed by closing quotes or brackets): it may run on past a page end. */
+static bool sentence_open(const unsigned char *s, size_t a, size_t b)
+{
+    while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\n' || s[b - 1] == '\r'))
+        b--;
+    while (b > a && (s[b - 1] == '"' || s[b - 1] == '\'' || s[b - 1] == ')' || s[b - 1] == ']'))
+        b--;
+    if (b == a)
+        return false;
+    static const char *const ends[] = {"\xe2\x80\xa6" /* … */, "\xe3\x80\x82" /* 。 */,
+                                       "\xe2\x80\x9d" /* ” */, "\xe2\x80\x99" /* ’ */};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        if (b - a >= 3 && memcmp(s + b - 3, ends[i], 3) == 0)
+            return false;
+    return !strchr(".!?:;", s[b - 1]);
+}
+
+/* True when s[a, b) starts with a lowercase letter: the continuation of a sentence. */
+static bool starts_lowercase(const unsigned char *s, size_t a, size_t b)
+{
+    if (a >= b)
+        return false;
+    int32_t cp;
+    text_utf8_decode(s, b, a, &cp);
+    return cp >= 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_LL;
+}
+
+/* Cuts the pages into units (sentences, or pieces of sentences over the budget). A sentence that
+ * runs across a page end (the page's last sentence has no terminal punctuation and the next page
+ * starts in lowercase) stays one sentence: its two units are joined by a space, not a paragraph
+ * break, so quoting it later does not cut it in two; each part keeps its own page. */
 static rag_status build_units(const rag_page *pages, size_t n_pages, size_t size, unit_vec *uv,
                               rag_err *err)
 {
+    bool open = false; /* the last sentence of the previous non-empty page runs on */
     for (size_t p = 0; p < n_pages; p++) {
         const unsigned char *s = (const unsigned char *)pages[p].text;
         size_t len = pages[p].len;
@@ -322,8 +354,8 @@ static rag_status build_units(const rag_page *pages, size_t n_pages, size_t size
             return rag_err_set(err, RAG_E_NOMEM, "chunker: out of memory splitting page %zu", p);
         for (size_t k = 0; k < ns; k++) {
             int sep = SEP_SPACE;
-            if (k == 0)
-                sep = SEP_PARA; /* page break (ignored for the document's first unit) */
+            if (k == 0) /* page break (ignored for the document's first unit) */
+                sep = open && starts_lowercase(s, sp[0].start, sp[0].end) ? SEP_SPACE : SEP_PARA;
             else if (rag_text_has_paragraph_break(pages[p].text + sp[k - 1].end,
                                                   sp[k].start - sp[k - 1].end))
                 sep = SEP_PARA;
@@ -335,6 +367,7 @@ static rag_status build_units(const rag_page *pages, size_t n_pages, size_t size
                 return rag_err_set(err, RAG_E_NOMEM, "chunker: out of memory");
             }
         }
+        open = ns > 0 && sentence_open(s, sp[ns - 1].start, sp[ns - 1].end);
         free(sp);
     }
     return RAG_OK;

@@ -41,6 +41,19 @@ expect_rc "ask with local models" 0
 json_check "embedder, fusion and reranker served locally" "$OUT" \
   "d['report']['stages']['embedder']['backend'].startswith('local:') and d['report']['stages']['retriever']['backend'] == 'bm25+dense (rrf)' and d['report']['stages']['reranker']['backend'].startswith('local') and d['found'] and d['sources']"
 
+json_check "one model try per local call (no duplicate)" "$OUT" \
+  "len(d['report']['stages']['embedder']['chain']['members'][0]['models']) == 1 and d['report']['stages']['embedder']['chain']['served_model'] == '$WORK/st'"
+
+# precision int8 and threads 1: the report names int8, and f32 cache entries are not reused.
+sed "s#model: $WORK/st#model: $WORK/st\n      precision: int8\n      threads: 1#" "$WORK/local.yaml" > "$WORK/int8.yaml"
+run_ragc ask --config "$WORK/int8.yaml" --json "What does a blind text give you information about?"
+expect_rc "ask with an int8 local embedder" 0
+json_check "int8: named in the report, query embedded anew (f32 entry not reused), answered" "$OUT" \
+  "d['report']['stages']['embedder']['chain']['served_model'] == '$WORK/st [int8]' and d['report']['stages']['embedder']['cache_misses'] == 1 and d['found']"
+run_ragc ask --config "$WORK/local.yaml" --json "What does a blind text give you information about?"
+json_check "f32 again: served from its own cache entry" "$OUT" \
+  "d['report']['stages']['embedder']['cache_hits'] == 1 and d['report']['stages']['embedder']['cache_misses'] == 0"
+
 sed "s#model: $WORK/st#model: $WORK/missing#" "$WORK/local.yaml" > "$WORK/missing.yaml"
 run_ragc ask --config "$WORK/missing.yaml" --json "What does a blind text give you information about?"
 expect_rc "missing local model: still answered" 0

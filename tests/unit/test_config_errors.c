@@ -124,6 +124,8 @@ static void test_type_and_range_messages(void **state)
     expect_one("retriever:\n  neural_reranking:\n    model: \"\"\n",
                "my.yaml:3: retriever.neural_reranking.model: must not be empty");
     expect_one("retriever: 5\n", "my.yaml:1: retriever: expected a mapping, got '5'");
+    expect_one("global_settings:\n  breaker_cooldown_ms: 50\n",
+               "my.yaml:2: global_settings.breaker_cooldown_ms: 50 is out of range 100..3600000");
     expect_one("global_settings:\n  request_budget_usd: -0.5\n",
                "my.yaml:2: global_settings.request_budget_usd: -0.5 is out of range (must be >= 0)");
     expect_one("global_settings:\n  log_level: verbose\n",
@@ -157,7 +159,12 @@ static void test_chain_messages(void **state)
     expect_one("answer_generator:\n  chain:\n    - type: openai\n      temprature: 1\n",
                "my.yaml:4: answer_generator.chain[0].temprature: unknown key (expected one of: type, model, "
                "base_url, api_key, timeout_ms, max_retries, batch_size, normalize, fallback_models, max_tokens, "
-               "temperature, num_ctx, price_input_per_mtok, price_output_per_mtok, price_per_call)");
+               "temperature, num_ctx, price_input_per_mtok, price_output_per_mtok, price_per_call, threads, "
+               "precision)");
+    expect_one("embedder:\n  chain:\n    - type: local\n      precision: fp16\n",
+               "my.yaml:4: embedder.chain[0].precision: 'fp16' is not one of: f32, int8");
+    expect_one("embedder:\n  chain:\n    - type: local\n      threads: 300\n",
+               "my.yaml:4: embedder.chain[0].threads: 300 is out of range 0..256");
     expect_one("answer_generator:\n  chain:\n    - type: openai\n      max_retries: 11\n",
                "my.yaml:4: answer_generator.chain[0].max_retries: 11 is out of range 0..10");
     expect_one("answer_generator:\n  chain:\n    - type: openai\n      fallback_models: gpt\n",
@@ -227,7 +234,7 @@ static void test_all_errors_collected(void **state)
         "26: global_settings.monthly_budget_usd: -5 is out of range (must be >= 0)",
         "27: global_settings.log_level: 'verbose' is not one of: error, warn, info, debug",
         "28: global_settings.colour: unknown key (expected one of: data_dir, log_level, max_concurrent_requests, "
-        "request_timeout_ms, monthly_budget_usd, request_budget_usd)",
+        "request_timeout_ms, monthly_budget_usd, request_budget_usd, breaker_failures, breaker_cooldown_ms)",
     };
     size_t n = sizeof want / sizeof want[0];
     rag_buf exp;

@@ -141,6 +141,8 @@ static void test_default_values(void **state)
     assert_int_equal(c->global_settings.request_timeout_ms, 30000);
     assert_true(c->global_settings.monthly_budget_usd == 0.0);
     assert_true(c->global_settings.request_budget_usd == 0.0);
+    assert_int_equal(c->global_settings.breaker_failures, 5);
+    assert_int_equal(c->global_settings.breaker_cooldown_ms, 30000);
     assert_string_equal(rag_config_stemmer_str(c->retriever.bm25.stemmer), "porter");
     assert_string_equal(rag_config_stopwords_str(RAG_CONFIG_STOPWORDS_NONE), "none");
     assert_string_equal(rag_config_fusion_str(RAG_CONFIG_FUSION_DENSE_ONLY), "dense_only");

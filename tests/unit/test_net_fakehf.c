@@ -16,153 +16,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ragc/net.h"
+#include "fakehf_harness.h"
 
-#define TOKEN "hf_test_token"
 #define CHAT_BODY                                                                              \
     "{\"model\":\"Qwen/Qwen2.5-7B-Instruct:cheapest\",\"messages\":[{\"role\":\"user\",\"content\":" \
     "\"[1] The pump must be primed before use. Then open the valve.\\n[2] Filters are cleaned "     \
     "monthly! Replace them yearly.\\n\\nQuestion: how do I start the pump?\"}]%s}"
-#define ANSWER "The pump must be primed before use. [1] Filters are cleaned monthly! [2]"
-
-static pid_t g_pid = -1;
-static char g_dir[64];
-static char g_base[64];
-static rag_net_client *g_ctl; /* control-plane client */
-
-static bool in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/bin:/bin";
-    char buf[4096];
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, prog);
-        if (access(buf, X_OK) == 0)
-            return true;
-        path += n;
-        if (*path == ':')
-            path++;
-    }
-    return false;
-}
-
-static int start_server(void **state)
-{
-    (void)state;
-    if (!in_path("python3")) {
-        fprintf(stderr, "test_net_fakehf: FAIL: python3 is not in PATH; the fake HF server "
-                        "(tests/fakehf/fakehf.py) needs it. Install python3.\n");
-        return -1;
-    }
-    const char *src = getenv("RAGC_SOURCE_DIR");
-    char script[1024];
-    snprintf(script, sizeof script, "%s/tests/fakehf/fakehf.py", src && *src ? src : ".");
-    if (access(script, R_OK) != 0) {
-        fprintf(stderr, "test_net_fakehf: FAIL: %s not found (set RAGC_SOURCE_DIR to the source tree)\n", script);
-        return -1;
-    }
-    snprintf(g_dir, sizeof g_dir, "/tmp/ragc-net-fake-XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "test_net_fakehf: FAIL: mkdtemp: %s\n", strerror(errno));
-        return -1;
-    }
-    char portfile[128], logfile[128];
-    snprintf(portfile, sizeof portfile, "%s/port", g_dir);
-    snprintf(logfile, sizeof logfile, "%s/fake.log", g_dir);
-    pid_t parent = getpid();
-    g_pid = fork();
-    if (g_pid < 0)
-        return -1;
-    if (g_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        if (getppid() != parent)
-            _exit(1);
-        execlp("python3", "python3", "-S", script, "--port", "0", "--port-file", portfile, "--token", TOKEN,
-               "--log", logfile, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) { /* up to 10 s */
-        FILE *f = fopen(portfile, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0) {
-            snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", port);
-            return rag_net_client_create(NULL, &g_ctl, NULL) == RAG_OK ? 0 : -1;
-        }
-        int wst;
-        if (waitpid(g_pid, &wst, WNOHANG) == g_pid) {
-            fprintf(stderr, "test_net_fakehf: FAIL: fakehf.py exited (status %d) before listening\n", wst);
-            g_pid = -1;
-            return -1;
-        }
-        usleep(50000);
-    }
-    fprintf(stderr, "test_net_fakehf: FAIL: fakehf.py did not write its port file in 10 s\n");
-    return -1;
-}
-
-static int stop_server(void **state)
-{
-    (void)state;
-    rag_net_client_free(g_ctl);
-    if (g_pid > 0) {
-        kill(g_pid, SIGTERM);
-        int wst;
-        waitpid(g_pid, &wst, 0);
-        g_pid = -1;
-    }
-    char path[160];
-    snprintf(path, sizeof path, "%s/port", g_dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/fake.log", g_dir);
-    unlink(path);
-    rmdir(g_dir);
-    return 0;
-}
-
-/* Control plane: POST path with a JSON body (or GET when body is NULL); returns the parsed reply. */
-static json_t *control(const char *path, const char *body)
-{
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", g_base, path);
-    rag_net_request req = {0};
-    req.method = body ? RAG_HTTP_POST : RAG_HTTP_GET;
-    req.url = url;
-    req.body = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.expect_json = true;
-    req.backend = "fake-control";
-    rag_net_response resp;
-    rag_net_response_init(&resp);
-    rag_err err;
-    rag_status st = rag_net_call(g_ctl, &req, &resp, NULL, &err);
-    if (st != RAG_OK)
-        fail_msg("control %s: %s", path, err.msg);
-    json_t *v = json_incref(resp.json);
-    rag_net_response_free(&resp);
-    return v;
-}
 
 /* Resets the server and queues faults (a JSON list, e.g. "[\"429_retry_after\"]"). */
 static void faults(const char *list)
 {
-    json_decref(control("/_fake/reset", "{}"));
+    json_decref(fake_control("/_fake/reset", "{}"));
     if (list) {
         char body[512];
         snprintf(body, sizeof body, "{\"match\":\"\",\"faults\":%s}", list);
-        json_decref(control("/_fake/faults", body));
+        json_decref(fake_control("/_fake/faults", body));
     }
 }
 
 static json_int_t stat_requests(const char *kind)
 {
-    json_t *s = control("/_fake/stats", NULL);
+    json_t *s = fake_control("/_fake/stats", NULL);
     json_int_t n = json_integer_value(json_object_get(json_object_get(s, "requests"), kind));
     json_decref(s);
     return n;
@@ -297,7 +171,7 @@ static void test_no_retry_errors(void **state)
     x->req.bearer_token = "hf_WrongTokenValue12345";
     assert_int_equal(ctx_call(x), RAG_E_AUTH);
     assert_null(strstr(x->err.msg, "WrongToken"));
-    json_t *s = control("/_fake/stats", NULL);
+    json_t *s = fake_control("/_fake/stats", NULL);
     const char *auth = json_string_value(json_object_get(json_object_get(s, "last_headers"), "authorization"));
     assert_non_null(auth);
     assert_string_equal(auth, "Bearer hf_WrongTokenValue12345"); /* it was sent */
@@ -536,7 +410,7 @@ int main(void)
         cmocka_unit_test(test_ollama_ndjson),
         cmocka_unit_test(test_embeddings_json),
     };
-    int rc = cmocka_run_group_tests(tests, start_server, stop_server);
+    int rc = cmocka_run_group_tests(tests, fake_start, fake_stop);
     rag_net_global_cleanup();
     return rc;
 }

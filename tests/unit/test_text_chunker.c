@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ragc/chunker.h"
+#include "ragc/sentence.h"
 
 /* ---- helpers ---- */
 
@@ -235,6 +236,44 @@ static void test_budget_and_overlap(void **state)
     free(text);
 }
 
+/* A sentence running across a page end (no terminal punctuation, next page starts in lowercase)
+ * is joined by a space and stays one sentence; a finished sentence or a capitalised next page
+ * still gets the paragraph break. */
+static void test_sentence_across_pages(void **state)
+{
+    (void)state;
+    rag_page pages[4] = {page("Intro here. The quick brown fox jumps over", 1),
+                         page("the lazy dog. Then it rests", 2),
+                         page("Next page starts anew. It ends.", 3),
+                         page("lowercase start after a full stop.", 4)};
+    rag_chunker_params p = {512, 0};
+    rag_chunk *c;
+    size_t n;
+    rag_err e;
+    assert_int_equal(rag_chunk_document(pages, 4, &p, &c, &n, &e), RAG_OK);
+    check_chunks(pages, 4, &p, c, n);
+    assert_int_equal(n, 1);
+    const char *j = strstr(c[0].text, "jumps over the lazy dog.");
+    assert_non_null(j);
+    assert_non_null(strstr(c[0].text, "Then it rests\n\nNext page"));
+    assert_non_null(strstr(c[0].text, "It ends.\n\nlowercase start"));
+    /* page 2 begins at "the lazy", inside the joined sentence */
+    assert_int_equal(c[0].n_page_marks, 3);
+    assert_int_equal(c[0].page_marks[0].page, 2);
+    assert_int_equal(c[0].page_marks[0].offset, (size_t)(j - c[0].text) + strlen("jumps over "));
+    /* the splitter sees one sentence from "The quick" to "dog." */
+    rag_span *sp;
+    size_t ns;
+    assert_int_equal(rag_sentences_split(c[0].text, c[0].len, &sp, &ns), RAG_OK);
+    bool whole = false;
+    for (size_t i = 0; i < ns; i++)
+        whole = whole || (sp[i].end - sp[i].start == strlen("The quick brown fox jumps over the lazy dog.") &&
+                          memcmp(c[0].text + sp[i].start, "The quick", 9) == 0);
+    assert_true(whole);
+    free(sp);
+    rag_chunks_free(c, n);
+}
+
 static void test_pages_tracked(void **state)
 {
     (void)state;
@@ -411,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_single_page),
         cmocka_unit_test(test_budget_and_overlap),
         cmocka_unit_test(test_pages_tracked),
+        cmocka_unit_test(test_sentence_across_pages),
         cmocka_unit_test(test_long_sentence_split_at_words),
         cmocka_unit_test(test_giant_word_cut_at_code_points),
         cmocka_unit_test(test_progress_with_large_overlap),
