@@ -62,13 +62,21 @@ typedef enum rag_bert_act {
     RAG_BERT_ACT_RELU        /* "relu" */
 } rag_bert_act;
 
-/* Arithmetic of the four linear layers of each encoder layer (attention, softmax, LayerNorm
- * and GELU stay fp32). */
+/* Arithmetic of the four linear layers of each encoder layer (softmax, LayerNorm and GELU stay
+ * fp32; with INT8 on CPUs with AVX512-BF16 the two attention products take bf16 inputs with
+ * fp32 sums, an error about a quarter of what int8 inputs already put in attention). */
 typedef enum rag_bert_precision {
     RAG_BERT_PRECISION_F32 = 0, /* fp32 sgemm: matches PyTorch to ~1e-6 */
     RAG_BERT_PRECISION_INT8     /* int8 weights (per output row) x uint8 activations (per token,
-                                 * asymmetric) with int32 accumulation (AVX512-VNNI);
-                                 * RAG_E_UNSUPPORTED at load on CPUs without it */
+                                 * asymmetric) with exact int32 accumulation, on any CPU: the
+                                 * AVX512-VNNI kernel where present (about 3.5x fp32 at 1
+                                 * thread on MiniLM shapes), else AVX2 + FMA (int16 vpmaddwd,
+                                 * about 1.4x), else portable C (slow, same results). All
+                                 * kernels compute the same integers; the environment variable
+                                 * RAGC_Q8_KERNEL=vnni|avx2|scalar (read once) forces one the
+                                 * CPU supports. Embeddings within cosine 0.999 of fp32 on random
+                                 * MiniLM-shaped weights, with or without outlier channels; see
+                                 * docs/benchmarks.md ("Local encoder") */
 } rag_bert_precision;
 
 typedef struct rag_bert_params {

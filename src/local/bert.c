@@ -17,6 +17,14 @@
  * LayerNorm rows), claiming chunks from per-op counters and waiting for the op's completion count
  * before the next op. In both OpenBLAS runs single-threaded inside each thread; gemms of at most
  * 32 rows use rag_bk_gemm_nt (reads the weights in place) instead.
+ *
+ * INT8 (rag_bk_q8_*): the four linear layers take quantized rows of ws.qa. The embedding and
+ * the LayerNorms quantize the rows they write (the next QKV / FFN1 input); the attention
+ * context is quantized before its projection; in SEQ scopes FFN1 runs row block by row block
+ * into a per-thread buffer and straight into FFN2's quantized input (rag_bk_q8_gemm_quant),
+ * SPLIT scopes write it to big and quantize it as an op of its own: the same bytes either way.
+ * Attention uses rag_bk_attention_bf16 where the CPU has AVX512-BF16. One thread walks the
+ * batch in runs of ~SEQ_GROUP_TOKENS tokens through all layers (activations stay in cache).
  */
 #include <cblas.h>
 #include <errno.h>
@@ -173,6 +181,8 @@ typedef struct workspace {
     float *scores;   /* threads x [(lmax, lp) scores + (dh, lp) keys^T], lp = lmax to 32 */
     uint8_t *qa;     /* INT8: (rows, ldq) quantized gemm inputs */
     float *sa, *za;  /* INT8: (rows) their scales and offsets */
+    float *rowbuf;   /* INT8: threads x RAG_BK_Q8_BLOCK_ROWS x I floats, FFN1 rows on their
+                      * way to FFN2's quantized input (rag_bk_q8_gemm_quant) */
     size_t ldq;      /* INT8: 4 * ceil(max(H, I) / 4) rounded up to 64 */
     size_t wide;     /* row stride of big: max(3H, I), the same for QKV and FFN so that row r
                       * is one region and SEQ threads never overlap */
@@ -197,6 +207,7 @@ struct rag_bert {
     bool q8;                  /* INT8 precision */
     bool small_gemm;          /* rag_bk_gemm_nt usable on this CPU */
     bool fast_attention;      /* rag_bk_attention usable (CPU and head size) */
+    bool bf16_attention;      /* INT8: rag_bk_attention_bf16 usable (CPU and head size) */
     size_t small_m_rows;      /* gemms of at most this many rows use it */
     workspace ws;
     pool *pool;
@@ -531,6 +542,7 @@ void rag_bert_free(rag_bert_t *m) {
     free(m->ws.qa);
     free(m->ws.sa);
     free(m->ws.za);
+    free(m->ws.rowbuf);
     free(m->head_tmp);
     free(m->part);
     free(m->op_next);
@@ -551,9 +563,6 @@ rag_status rag_bert_load(const char *dir, rag_bert_params params, rag_bert_t **o
                            (int)params.threading);
     if ((unsigned)params.precision > RAG_BERT_PRECISION_INT8)
         return rag_err_set(err, RAG_E_CONFIG, "bert: unknown precision %d", (int)params.precision);
-    if (params.precision == RAG_BERT_PRECISION_INT8 && !rag_bk_q8_available())
-        return rag_err_set(err, RAG_E_UNSUPPORTED, "bert: int8 precision needs a CPU with "
-                           "AVX512-VNNI (use fp32)");
     rag_bert_t *m = calloc(1, sizeof *m);
     if (!m) return rag_err_set(err, RAG_E_NOMEM, "bert: out of memory");
     m->params = params;
@@ -583,6 +592,8 @@ rag_status rag_bert_load(const char *dir, rag_bert_params params, rag_bert_t **o
     if ((st = load_weights(m, file, err)) != RAG_OK) goto fail;
     m->q8 = params.precision == RAG_BERT_PRECISION_INT8;
     m->fast_attention = rag_bk_attention_available(m->cfg.hidden_size / m->cfg.num_heads);
+    m->bf16_attention = m->q8 && rag_bk_attention_bf16_available(m->cfg.hidden_size /
+                                                                 m->cfg.num_heads);
     if (m->q8) {
         const size_t H = m->cfg.hidden_size, NI = m->cfg.intermediate_size;
         for (size_t l = 0; l < m->cfg.num_layers; l++) {
@@ -622,6 +633,8 @@ typedef struct fwd_job {
     int P;              /* threads in this job */
     bool seq;           /* SEQ mode: threads take groups [part[g], part[g+1]) of sequences */
     size_t n_groups;
+    size_t walk_tokens; /* > 0 (one thread): walk the sequences in runs of at most this many
+                         * tokens (or one sequence) instead of taking part[] groups */
     atomic_size_t next; /* next group to take */
 } fwd_job;
 
@@ -726,6 +739,9 @@ static void embed_rows(const fwd_job *j, size_t r0, size_t r1) {
             rag_bk_add3(x, m->word + (size_t)b->ids[r] * H, m->pos + p * H,
                         m->type + (size_t)tt * H, H);
             rag_bk_layernorm(x, NULL, m->emb_ln_w, m->emb_ln_b, H, m->cfg.layer_norm_eps);
+            if (m->q8) /* the first QKV input, quantized while the row is in L1 */
+                rag_bk_q8_quantize_rows(x, H, 1, H, m->ws.qa + r * m->ws.ldq, m->ws.ldq,
+                                        m->ws.sa + r, m->ws.za + r);
         }
     }
 }
@@ -743,6 +759,11 @@ static void attend(const fwd_job *j, int t, size_t s, size_t h) {
         size_t z = 0;
         while (z < L && km[z]) z++;
         if (z == L) km = NULL;
+    }
+    if (m->bf16_attention) {
+        rag_bk_attention_bf16(q, q + H, q + 2 * H, ld, L, dh, 1.0f / sqrtf((float)dh), km, S,
+                              S + m->ws.lmax_cap * lp, m->ws.big + r0 * ld + h * dh, ld);
+        return;
     }
     if (m->fast_attention) {
         rag_bk_attention(q, q + H, q + 2 * H, ld, L, dh, 1.0f / sqrtf((float)dh), km, S,
@@ -765,21 +786,24 @@ static void bias_act_block(float *C, size_t ldc, const float *bias, size_t r0, s
 
 /* One linear layer over the scope's gemm rows: C = [beta C +] A W^T, then act(C + bias) when
  * bias is given (else the bias is left to the following LayerNorm). INT8: the rows of A are
- * quantized first (an op of its own in SPLIT mode), then multiplied by the packed qw. */
-static void linear(fwd_job *j, scope *sc, const float *A, size_t lda, const float *W,
-                   const rag_bk_q8w *qw, size_t K, size_t N, float *C, size_t ldc, float beta,
-                   const float *bias, int act) {
+ * quantized first (an op of its own in SPLIT mode) unless a_quantized (ws.qa, sa, za hold
+ * them already), then multiplied by the packed qw. */
+static void linear(fwd_job *j, scope *sc, const float *A, size_t lda, bool a_quantized,
+                   const float *W, const rag_bk_q8w *qw, size_t K, size_t N, float *C, size_t ldc,
+                   float beta, const float *bias, int act) {
     rag_bert_t *m = j->m;
     const size_t g0 = sc->g0, g1 = sc->g1, ck = col_chunk(sc, N);
     size_t lo, hi;
     if (m->q8) {
         const workspace *w = &m->ws;
         const size_t nr = g1 - g0, rck = row_chunk(sc, nr);
-        while (next_chunk(m, sc, nr, rck, &lo, &hi))
-            rag_bk_q8_quantize_rows(A + (g0 + lo) * lda, lda, hi - lo, K,
-                                    w->qa + (g0 + lo) * w->ldq, w->ldq, w->sa + g0 + lo,
-                                    w->za + g0 + lo);
-        op_end(m, sc, nr, rck);
+        if (!a_quantized) {
+            while (next_chunk(m, sc, nr, rck, &lo, &hi))
+                rag_bk_q8_quantize_rows(A + (g0 + lo) * lda, lda, hi - lo, K,
+                                        w->qa + (g0 + lo) * w->ldq, w->ldq, w->sa + g0 + lo,
+                                        w->za + g0 + lo);
+            op_end(m, sc, nr, rck);
+        }
         while (next_chunk(m, sc, N, ck, &lo, &hi)) {
             rag_bk_q8_gemm(w->qa + g0 * w->ldq, w->ldq, w->sa + g0, w->za + g0, nr, qw, lo, hi,
                            C + g0 * ldc, ldc, beta, bias, act);
@@ -794,14 +818,20 @@ static void linear(fwd_job *j, scope *sc, const float *A, size_t lda, const floa
     op_end(m, sc, N, ck);
 }
 
-/* x = LN(x + pre) over the scope's rows. */
+/* x = LN(x + pre) over the scope's rows; quantize: each row also into ws.qa (the next
+ * int8 linear layer's input) while it is in L1. */
 static void layernorm_rows(fwd_job *j, scope *sc, const float *pre, const float *w,
-                           const float *b) {
+                           const float *b, bool quantize) {
+    const workspace *ws = &j->m->ws;
     const size_t H = j->m->cfg.hidden_size, n = sc->o1 - sc->o0, ck = row_chunk(sc, n);
     size_t lo, hi;
     while (next_chunk(j->m, sc, n, ck, &lo, &hi))
-        for (size_t r = sc->o0 + lo; r < sc->o0 + hi; r++)
-            rag_bk_layernorm(j->m->ws.x + r * H, pre, w, b, H, j->m->cfg.layer_norm_eps);
+        for (size_t r = sc->o0 + lo; r < sc->o0 + hi; r++) {
+            rag_bk_layernorm(ws->x + r * H, pre, w, b, H, j->m->cfg.layer_norm_eps);
+            if (quantize)
+                rag_bk_q8_quantize_rows(ws->x + r * H, H, 1, H, ws->qa + r * ws->ldq, ws->ldq,
+                                        ws->sa + r, ws->za + r);
+        }
     op_end(j->m, sc, n, ck);
 }
 
@@ -824,20 +854,42 @@ static void run_layers(fwd_job *j, scope *sc) {
     op_end(j->m, sc, n, ck);
     for (size_t l = 0; l < m->cfg.num_layers; l++) {
         const bert_layer *L = &m->layers[l];
-        linear(j, sc, x, H, L->qkv_w, &L->qkv_q, H, 3 * H, big, W, 0.0f, L->qkv_b,
+        /* INT8: LayerNorms (and the embedding) quantize the rows the next layer reads */
+        linear(j, sc, x, H, m->q8, L->qkv_w, &L->qkv_q, H, 3 * H, big, W, 0.0f, L->qkv_b,
                RAG_BK_ACT_NONE);
         attention(j, sc);
-        linear(j, sc, big, W, L->ao_w, &L->ao_q, H, H, x, H, 1.0f, NULL, 0);
-        layernorm_rows(j, sc, L->ao_b, L->ln1_w, L->ln1_b);
-        linear(j, sc, x, H, L->ff1_w, &L->ff1_q, H, NI, big, W, 0.0f, L->ff1_b, (int)m->cfg.act);
-        linear(j, sc, big, W, L->ff2_w, &L->ff2_q, NI, H, x, H, 1.0f, NULL, 0);
-        layernorm_rows(j, sc, L->ff2_b, L->ln2_w, L->ln2_b);
+        linear(j, sc, big, W, false, L->ao_w, &L->ao_q, H, H, x, H, 1.0f, NULL, 0);
+        layernorm_rows(j, sc, L->ao_b, L->ln1_w, L->ln1_b, m->q8);
+        if (m->q8 && sc->seq) { /* whole rows here: FFN1 goes straight to FFN2's input */
+            const workspace *ws = &m->ws;
+            rag_bk_q8_gemm_quant(ws->qa + sc->g0 * ws->ldq, ws->ldq, ws->sa + sc->g0,
+                                 ws->za + sc->g0, sc->g1 - sc->g0, &L->ff1_q, L->ff1_b,
+                                 (int)m->cfg.act,
+                                 ws->rowbuf + (size_t)sc->t * RAG_BK_Q8_BLOCK_ROWS * NI,
+                                 ws->qa + sc->g0 * ws->ldq, ws->ldq, ws->sa + sc->g0,
+                                 ws->za + sc->g0);
+            linear(j, sc, NULL, 0, true, L->ff2_w, &L->ff2_q, NI, H, x, H, 1.0f, NULL, 0);
+        } else {
+            linear(j, sc, x, H, m->q8, L->ff1_w, &L->ff1_q, H, NI, big, W, 0.0f, L->ff1_b,
+                   (int)m->cfg.act);
+            linear(j, sc, big, W, false, L->ff2_w, &L->ff2_q, NI, H, x, H, 1.0f, NULL, 0);
+        }
+        layernorm_rows(j, sc, L->ff2_b, L->ln2_w, L->ln2_b, m->q8 && l + 1 < m->cfg.num_layers);
     }
 }
 
 static void fwd_thread(void *arg, int t) {
     fwd_job *j = arg;
     const size_t *off = j->b->offsets;
+    if (j->walk_tokens) {
+        for (size_t s0 = 0, s1; s0 < j->b->n_seq; s0 = s1) {
+            for (s1 = s0 + 1; s1 < j->b->n_seq && off[s1 + 1] - off[s0] <= j->walk_tokens;) s1++;
+            scope sc = {.seq = true, .t = t, .P = j->P, .s0 = s0, .s1 = s1, .o0 = off[s0],
+                        .o1 = off[s1], .g0 = off[s0], .g1 = off[s1]};
+            run_layers(j, &sc);
+        }
+        return;
+    }
     if (j->seq) { /* groups taken dynamically: a thread slowed by other load takes fewer */
         for (;;) {
             size_t g = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
@@ -885,6 +937,10 @@ static rag_status ensure_workspace(rag_bert_t *m, size_t rows, size_t lmax, rag_
         if (!w->rows_cap)
             return rag_err_set(err, RAG_E_NOMEM, "bert: out of memory for a %zu-row workspace",
                                rows);
+    }
+    if (m->q8 && !w->rowbuf) {
+        w->rowbuf = aligned_floats((size_t)m->pool->n * RAG_BK_Q8_BLOCK_ROWS * NI);
+        if (!w->rowbuf) return rag_err_set(err, RAG_E_NOMEM, "bert: out of memory");
     }
     if (lmax > w->lmax_cap) {
         const size_t lp = RAG_BK_ATT_LP(lmax), dh = H / m->cfg.num_heads;
@@ -993,6 +1049,11 @@ rag_status rag_bert_forward(rag_bert_t *m, const rag_bert_batch *batch, const fl
         j.n_groups = 1;
         m->part[0] = 0;
         m->part[1] = batch->n_seq;
+        /* int8: runs of ~SEQ_GROUP_TOKENS tokens through all layers keep the activations in
+         * the caches (the whole batch at once spills them: 4096 rows of FFN activations are
+         * 25 MB); rows are computed the same either way. fp32 keeps one group: OpenBLAS wants
+         * many rows, and small groups would switch to rag_bk_gemm_nt, changing bits. */
+        if (m->q8) j.walk_tokens = SEQ_GROUP_TOKENS;
     } else if (m->params.threading != RAG_BERT_THREADING_SPLIT && batch->n_seq >= (size_t)j.P) {
         /* SEQ groups: about SEQ_GROUP_TOKENS tokens each, P..GROUPS_PER_THREAD * P */
         size_t G = rows / SEQ_GROUP_TOKENS;

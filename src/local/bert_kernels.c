@@ -2,7 +2,9 @@
  *
  * Elementwise kernels use 16-float GCC vectors and are compiled for x86-64-v4 (AVX-512), v3
  * (AVX2) and the baseline, picked at load time by the dynamic linker (ifunc). The small-M gemm
- * uses AVX-512F or AVX2+FMA intrinsics, chosen per call from the CPU's features.
+ * uses AVX-512F or AVX2+FMA intrinsics, chosen per call from the CPU's features. The attention
+ * kernels need AVX-512F (fp32) or AVX512-BF16 (the int8 path's bf16 variant). The int8 gemm
+ * has VNNI, AVX2 and scalar variants computing the same integers (rag_bk_q8_kernel).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -345,19 +347,63 @@ void rag_bk_gemm_nt(const float *A, size_t lda, const float *W, size_t ldw, floa
 #endif
 }
 
-/* ================================================================ int8 (VNNI) ==== */
+/* ================================================================ int8 ==== */
+/* Kernel selection, packing, and the scalar and AVX2 kernels; the VNNI kernels follow the
+ * AVX-512 helpers below. Contract in bert_kernels.h. */
+#include <stdatomic.h>
 #include <stdlib.h>
 
-bool rag_bk_q8_available(void) {
+static atomic_int q8_kernel_sel = -1; /* rag_bk_q8_kernel, or -1 before the first call */
+
+bool rag_bk_q8_kernel_supported(rag_bk_q8_kernel k) {
+    switch (k) {
+    case RAG_BK_Q8_SCALAR: return true;
 #ifdef HAVE_X86_GEMM
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vnni");
-#else
-    return false;
+    case RAG_BK_Q8_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case RAG_BK_Q8_VNNI:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #endif
+    default: return false;
+    }
 }
+
+const char *rag_bk_q8_kernel_name(rag_bk_q8_kernel k) {
+    return k == RAG_BK_Q8_VNNI ? "vnni" : k == RAG_BK_Q8_AVX2 ? "avx2" : "scalar";
+}
+
+bool rag_bk_q8_kernel_parse(const char *name, rag_bk_q8_kernel *out) {
+    static const rag_bk_q8_kernel all[] = {RAG_BK_Q8_SCALAR, RAG_BK_Q8_AVX2, RAG_BK_Q8_VNNI};
+    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (!strcmp(name, rag_bk_q8_kernel_name(all[i]))) { *out = all[i]; return true; }
+    return false;
+}
+
+rag_bk_q8_kernel rag_bk_q8_kernel_get(void) {
+    int k = atomic_load_explicit(&q8_kernel_sel, memory_order_acquire);
+    if (k >= 0) return (rag_bk_q8_kernel)k;
+    rag_bk_q8_kernel best = rag_bk_q8_kernel_supported(RAG_BK_Q8_VNNI)   ? RAG_BK_Q8_VNNI
+                            : rag_bk_q8_kernel_supported(RAG_BK_Q8_AVX2) ? RAG_BK_Q8_AVX2
+                                                                         : RAG_BK_Q8_SCALAR;
+    rag_bk_q8_kernel want;
+    const char *env = getenv("RAGC_Q8_KERNEL");
+    if (env && rag_bk_q8_kernel_parse(env, &want) && rag_bk_q8_kernel_supported(want))
+        best = want;
+    int expected = -1; /* a concurrent first call computes the same; a set() wins */
+    atomic_compare_exchange_strong(&q8_kernel_sel, &expected, (int)best);
+    return (rag_bk_q8_kernel)atomic_load(&q8_kernel_sel);
+}
+
+bool rag_bk_q8_kernel_set(rag_bk_q8_kernel k) {
+    if (!rag_bk_q8_kernel_supported(k)) return false;
+    atomic_store(&q8_kernel_sel, (int)k);
+    return true;
+}
+
+bool rag_bk_q8_available(void) { return true; }
 
 void rag_bk_q8w_free(rag_bk_q8w *w) {
     if (!w) return;
@@ -401,6 +447,218 @@ bool rag_bk_q8w_pack(const float *W, size_t N, size_t K, rag_bk_q8w *out) {
     return true;
 }
 
+/* ---- scalar: the contract written out; any CPU ---- */
+/* u of one value, given the row's lo and inv = 1 / sa (the SIMD kernels compute the same). */
+static inline uint8_t q8_quant1(float a, float lo, float inv) {
+    float x = (a - lo) * inv;
+    x = x > 0.0f ? x : 0.0f; /* NaN -> 0, as max_ps(x, 0) */
+    x = x < 255.0f ? x : 255.0f;
+    return (uint8_t)lrintf(x);
+}
+
+static inline void q8_row_scale(float lo, float hi, float *sa, float *za, float *inv) {
+    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    *sa = s;
+    *za = lo;
+    *inv = 1.0f / s;
+}
+
+static void q8_quantize_scalar(const float *A, size_t lda, size_t M, size_t K, uint8_t *qa,
+                               size_t ldq, float *sa, float *za) {
+    for (size_t m = 0; m < M; m++) {
+        const float *a = A + m * lda;
+        uint8_t *q = qa + m * ldq;
+        float lo = a[0], hi = a[0], inv;
+        for (size_t k = 1; k < K; k++) {
+            lo = a[k] < lo ? a[k] : lo;
+            hi = a[k] > hi ? a[k] : hi;
+        }
+        q8_row_scale(lo, hi, sa + m, za + m, &inv);
+        for (size_t k = 0; k < K; k++) q[k] = q8_quant1(a[k], lo, inv);
+        for (size_t k = K; k < (K + 3) / 4 * 4; k++) q[k] = 0;
+    }
+}
+
+/* Dequantizes one value as the contract says (beta 0 or 1). */
+static inline float q8_deq1(int32_t acc, float sa, float za, float wsum, float sw, float c,
+                            float beta) {
+    float v = fmaf((float)acc, sa, za * wsum) * sw;
+    return beta != 0.0f ? c + v : v;
+}
+
+static void q8_gemm_scalar(const uint8_t *qa, size_t ldq, const float *sa, const float *za,
+                           size_t M, const rag_bk_q8w *w, size_t n0, size_t n1, float *C,
+                           size_t ldc, float beta, const float *bias, int act) {
+    const size_t NR = RAG_BK_Q8_NR;
+    for (size_t m = 0; m < M; m++) {
+        const uint8_t *u = qa + m * ldq;
+        float *c = C + m * ldc;
+        for (size_t p = n0 / NR; p * NR < n1; p++) { /* one panel: 32 columns at a time */
+            int32_t acc[RAG_BK_Q8_NR] = {0};
+            const int8_t *wp = w->data + p * w->K4 * NR * 4;
+            for (size_t k4 = 0; k4 < w->K4; k4++, wp += NR * 4) {
+                const int32_t u0 = u[4 * k4], u1 = u[4 * k4 + 1], u2 = u[4 * k4 + 2],
+                              u3 = u[4 * k4 + 3];
+                for (size_t j = 0; j < NR; j++)
+                    acc[j] += u0 * wp[4 * j] + u1 * wp[4 * j + 1] + u2 * wp[4 * j + 2] +
+                              u3 * wp[4 * j + 3];
+            }
+            for (size_t j = 0, n = p * NR; j < NR && n < n1; j++, n++)
+                c[n] = q8_deq1(acc[j], sa[m], za[m], w->wsum[n], w->scale[n], c[n], beta);
+        }
+        if (bias && n1 > n0) rag_bk_bias_act(c + n0, bias + n0, n1 - n0, act);
+    }
+}
+
+/* ---- AVX2 + FMA: u8 and s8 widened to int16, vpmaddwd (exact: pairs <= 2 * 255 * 127) ----
+ * Tile: 5 rows x 8 columns, 10 accumulators of 8 int32 lanes (with 6 rows GCC spills one);
+ * lane 2c holds k = 0, 1 and lane 2c + 1 k = 2, 3 of column c (mod 4) of each group of 4,
+ * summed pairwise at the end. The rows of A are widened once per row block (4 int16 per k
+ * group, one int64) into a stack buffer when K <= 4 * Q8_AVX2_KMAX, else at each step. */
+#ifdef HAVE_X86_GEMM
+#define Q8_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define Q8_AVX2_MR 5
+#define Q8_AVX2_KMAX 1024 /* 5 x 1024 x 8 bytes = 40 KB of stack */
+typedef int32_t v8i __attribute__((vector_size(32))); /* `+=` on these: no GCC spills */
+
+Q8_AVX2_TARGET static inline __m256i q8_bcast_avx2(const int64_t *aw, const uint8_t *ar,
+                                                   size_t k4, bool pre) {
+    if (pre) return _mm256_set1_epi64x(aw[k4]);
+    int32_t x;
+    memcpy(&x, ar + 4 * k4, 4);
+    return _mm256_cvtepu8_epi16(_mm_set1_epi32(x)); /* (u0, u1, u2, u3) x 4 as int16 */
+}
+
+/* acc[i][0..7] = sum_k u[row i] q[column c0 + j] for the 5 rows (rows >= mr repeat row mr - 1)
+ * and the 8 columns whose packed bytes start at wp (panel + 4 * (c0 % 32)). */
+Q8_AVX2_TARGET static inline __attribute__((always_inline)) void
+q8_tile5_avx2(const int64_t *aw, const uint8_t *ar, size_t ldq, bool pre, size_t mr, size_t K4,
+              const int8_t *wp, int32_t acc[Q8_AVX2_MR][8]) {
+    const int64_t *pa[Q8_AVX2_MR];
+    const uint8_t *pr[Q8_AVX2_MR];
+    for (size_t i = 0; i < Q8_AVX2_MR; i++) {
+        const size_t r = i < mr ? i : mr - 1;
+        pa[i] = aw + r * K4;
+        pr[i] = ar + r * ldq;
+    }
+    v8i c0a = {0}, c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a,
+        c4a = c0a, c4b = c0a;
+    for (size_t k4 = 0; k4 < K4; k4++) {
+        const int8_t *wk = wp + k4 * RAG_BK_Q8_NR * 4;
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wk)),
+                      w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + 16)));
+        __m256i a;
+#define ROW(i)                                                                                    \
+    a = q8_bcast_avx2(pa[i], pr[i], k4, pre);                                                     \
+    c##i##a += (v8i)_mm256_madd_epi16(a, w0);                                                     \
+    c##i##b += (v8i)_mm256_madd_epi16(a, w1)
+        ROW(0); ROW(1); ROW(2); ROW(3); ROW(4);
+#undef ROW
+    }
+    /* hadd: (c0 c1 c4 c5 | c2 c3 c6 c7); permute 64-bit lanes 0, 2, 1, 3 -> c0..c7 */
+#define OUT(i)                                                                                    \
+    _mm256_storeu_si256((__m256i *)acc[i],                                                        \
+                        _mm256_permute4x64_epi64(_mm256_hadd_epi32((__m256i)c##i##a, (__m256i)c##i##b), 0xD8))
+    OUT(0); OUT(1); OUT(2); OUT(3); OUT(4);
+#undef OUT
+}
+
+/* c[n..n+nv) (nv <= 8) = beta c + dequantized acc, as q8_deq1. */
+Q8_AVX2_TARGET static inline void q8_store_avx2(const int32_t acc[8], float sa, float za,
+                                                const rag_bk_q8w *w, size_t n, size_t nv,
+                                                float *c, float beta) {
+    __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)acc));
+    v = _mm256_fmadd_ps(v, _mm256_set1_ps(sa),
+                        _mm256_mul_ps(_mm256_loadu_ps(w->wsum + n), _mm256_set1_ps(za)));
+    v = _mm256_mul_ps(v, _mm256_loadu_ps(w->scale + n)); /* padded to the panel: in bounds */
+    if (nv == 8) {
+        if (beta != 0.0f) v = _mm256_add_ps(_mm256_loadu_ps(c + n), v);
+        _mm256_storeu_ps(c + n, v);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    for (size_t j = 0; j < nv; j++) c[n + j] = beta != 0.0f ? c[n + j] + t[j] : t[j];
+}
+
+Q8_AVX2_TARGET static void q8_gemm_avx2(const uint8_t *qa, size_t ldq, const float *sa,
+                                        const float *za, size_t M, const rag_bk_q8w *w,
+                                        size_t n0, size_t n1, float *C, size_t ldc, float beta,
+                                        const float *bias, int act) {
+    const size_t K4 = w->K4, NR = RAG_BK_Q8_NR;
+    const bool pre = K4 <= Q8_AVX2_KMAX;
+    int64_t aw[Q8_AVX2_MR * Q8_AVX2_KMAX];
+    for (size_t m = 0; m < M; m += Q8_AVX2_MR) {
+        const size_t mr = M - m < Q8_AVX2_MR ? M - m : Q8_AVX2_MR;
+        const uint8_t *ar = qa + m * ldq;
+        if (pre)
+            for (size_t i = 0; i < mr; i++)
+                for (size_t k4 = 0; k4 < K4; k4++) {
+                    int32_t x;
+                    memcpy(&x, ar + i * ldq + 4 * k4, 4);
+                    aw[i * K4 + k4] = _mm_cvtsi128_si64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(x)));
+                }
+        for (size_t n = n0; n < n1; n += 8) {
+            int32_t acc[Q8_AVX2_MR][8];
+            const int8_t *wp = w->data + (n / NR) * K4 * NR * 4 + (n % NR) * 4;
+            if (pre) q8_tile5_avx2(aw, ar, ldq, true, mr, K4, wp, acc);
+            else q8_tile5_avx2(aw, ar, ldq, false, mr, K4, wp, acc);
+            const size_t nv = n1 - n < 8 ? n1 - n : 8;
+            for (size_t i = 0; i < mr; i++)
+                q8_store_avx2(acc[i], sa[m + i], za[m + i], w, n, nv, C + (m + i) * ldc, beta);
+        }
+        if (bias && n1 > n0)
+            for (size_t i = 0; i < mr; i++)
+                rag_bk_bias_act(C + (m + i) * ldc + n0, bias + n0, n1 - n0, act);
+    }
+}
+
+Q8_AVX2_TARGET static void q8_quantize_avx2(const float *A, size_t lda, size_t M, size_t K,
+                                            uint8_t *qa, size_t ldq, float *sa, float *za) {
+    const size_t K8 = K & ~(size_t)7, K32 = K & ~(size_t)31;
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t m = 0; m < M; m++) {
+        const float *a = A + m * lda;
+        uint8_t *q = qa + m * ldq;
+        __m256 vmin = _mm256_set1_ps(INFINITY), vmax = _mm256_set1_ps(-INFINITY);
+        size_t k = 0;
+        for (; k < K8; k += 8) {
+            const __m256 v = _mm256_loadu_ps(a + k);
+            vmin = _mm256_min_ps(vmin, v);
+            vmax = _mm256_max_ps(vmax, v);
+        }
+        float t0[8], t1[8], lo = INFINITY, hi = -INFINITY, inv;
+        _mm256_storeu_ps(t0, vmin);
+        _mm256_storeu_ps(t1, vmax);
+        for (int j = 0; j < 8; j++) {
+            lo = t0[j] < lo ? t0[j] : lo;
+            hi = t1[j] > hi ? t1[j] : hi;
+        }
+        for (; k < K; k++) {
+            lo = a[k] < lo ? a[k] : lo;
+            hi = a[k] > hi ? a[k] : hi;
+        }
+        q8_row_scale(lo, hi, sa + m, za + m, &inv);
+        const __m256 vinv = _mm256_set1_ps(inv), vlo = _mm256_set1_ps(lo),
+                     zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+#define QV(j)                                                                                     \
+    _mm256_cvtps_epi32(_mm256_min_ps(                                                             \
+        _mm256_max_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(a + k + 8 * (j)), vlo), vinv),  \
+                      zero),                                                                      \
+        top))
+        for (k = 0; k < K32; k += 32) {
+            const __m256i p01 = _mm256_packus_epi32(QV(0), QV(1)),
+                          p23 = _mm256_packus_epi32(QV(2), QV(3));
+            _mm256_storeu_si256((__m256i *)(q + k),
+                                _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order));
+        }
+#undef QV
+        for (; k < K; k++) q[k] = q8_quant1(a[k], lo, inv);
+        for (k = K; k < (K + 3) / 4 * 4; k++) q[k] = 0;
+    }
+}
+#endif
+
 #ifdef HAVE_X86_GEMM
 #define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define F512_TARGET __attribute__((target("avx512f,avx2,fma"))) /* fp32 kernels: AVX-512F only */
@@ -424,20 +682,20 @@ Q8_TARGET static void q8_quantize_avx512(const float *A, size_t lda, size_t M, s
             vmax = _mm512_mask_max_ps(vmax, tail, vmax, v);
         }
         const float lo = _mm512_reduce_min_ps(vmin), hi = _mm512_reduce_max_ps(vmax);
-        const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
-        sa[m] = s;
-        za[m] = lo;
-        const __m512 inv = _mm512_set1_ps(1.0f / s), vlo = _mm512_set1_ps(lo);
+        float inv;
+        q8_row_scale(lo, hi, sa + m, za + m, &inv);
+        const __m512 vinv = _mm512_set1_ps(inv), vlo = _mm512_set1_ps(lo),
+                     zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
         uint8_t *q = qa + m * ldq;
         for (k = 0; k < K16; k += 16) {
-            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(a + k), vlo), inv);
-            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(
-                                                     _mm512_max_ps(v, _mm512_setzero_ps()))));
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(a + k), vlo), vinv);
+            v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v)));
         }
         if (tail) {
-            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, a + k), vlo), inv);
-            _mm_mask_storeu_epi8(q + k, tail, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(
-                                                  _mm512_max_ps(v, _mm512_setzero_ps()))));
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, a + k), vlo), vinv);
+            v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+            _mm_mask_storeu_epi8(q + k, tail, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v)));
         }
         for (k = K; k < (K + 3) / 4 * 4; k++) q[k] = 0; /* padding: weights there are 0 */
     }
@@ -569,14 +827,15 @@ Q8_TARGET static void q8_tile8(const uint8_t *qa, size_t ldq, size_t mr, const f
 #endif
 
 #ifdef HAVE_X86_GEMM
-/* S rows i0..i0+3 (clamped to L) x 32 keys from j: scale * q_i . kt[:, j..j+31]. */
-F512_TARGET static void att_scores(const float *q, size_t ld, size_t L, size_t dh, float scale,
-                                   const float *kt, size_t Lp, float *S) {
+/* S (rows, Lp) = scale * q_i . kt[:, j] for `rows` query rows and keys j < L rounded up to 32,
+ * 4 rows x 32 keys at a time (rows past `rows` repeat the last one and are not stored). */
+F512_TARGET static void att_scores(const float *q, size_t ld, size_t rows, size_t L, size_t dh,
+                                   float scale, const float *kt, size_t Lp, float *S) {
     const __m512 vs = _mm512_set1_ps(scale);
-    for (size_t i = 0; i < L; i += 4) {
-        const float *q0 = q + i * ld, *q1 = q + (i + 1 < L ? i + 1 : L - 1) * ld,
-                    *q2 = q + (i + 2 < L ? i + 2 : L - 1) * ld,
-                    *q3 = q + (i + 3 < L ? i + 3 : L - 1) * ld;
+    for (size_t i = 0; i < rows; i += 4) {
+        const float *q0 = q + i * ld, *q1 = q + (i + 1 < rows ? i + 1 : rows - 1) * ld,
+                    *q2 = q + (i + 2 < rows ? i + 2 : rows - 1) * ld,
+                    *q3 = q + (i + 3 < rows ? i + 3 : rows - 1) * ld;
         for (size_t j = 0; j < L; j += 32) {
             __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0,
                    b3 = a0;
@@ -599,15 +858,15 @@ F512_TARGET static void att_scores(const float *q, size_t ld, size_t L, size_t d
             float *s0 = S + i * Lp + j;
             _mm512_storeu_ps(s0, _mm512_mul_ps(a0, vs));
             _mm512_storeu_ps(s0 + 16, _mm512_mul_ps(b0, vs));
-            if (i + 1 < L) {
+            if (i + 1 < rows) {
                 _mm512_storeu_ps(s0 + Lp, _mm512_mul_ps(a1, vs));
                 _mm512_storeu_ps(s0 + Lp + 16, _mm512_mul_ps(b1, vs));
             }
-            if (i + 2 < L) {
+            if (i + 2 < rows) {
                 _mm512_storeu_ps(s0 + 2 * Lp, _mm512_mul_ps(a2, vs));
                 _mm512_storeu_ps(s0 + 2 * Lp + 16, _mm512_mul_ps(b2, vs));
             }
-            if (i + 3 < L) {
+            if (i + 3 < rows) {
                 _mm512_storeu_ps(s0 + 3 * Lp, _mm512_mul_ps(a3, vs));
                 _mm512_storeu_ps(s0 + 3 * Lp + 16, _mm512_mul_ps(b3, vs));
             }
@@ -615,29 +874,49 @@ F512_TARGET static void att_scores(const float *q, size_t ld, size_t L, size_t d
     }
 }
 
-/* kt (dh, Lp) = K^T zero-padded to Lp keys, 16 keys per gather. */
-F512_TARGET static void att_transpose(const float *k, size_t ld, size_t L, size_t dh, float *kt,
-                                      size_t Lp) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                             12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)ld));
-    for (size_t j = 0; j < Lp; j += 16) {
-        const __mmask16 mk = j >= L          ? (__mmask16)0 /* zero padding, nothing read */
-                             : L - j >= 16 ? (__mmask16)0xffff
-                                           : (__mmask16)((1u << (L - j)) - 1u);
-        const float *base = k + j * ld;
-        for (size_t d = 0; d < dh; d++)
-            _mm512_storeu_ps(kt + d * Lp + j,
-                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, base + d, 4));
+/* Transposes the 16 x 16 block r[0..15] in registers (r[i][j] <-> r[j][i]). */
+F512_TARGET static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xDD);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
     }
 }
 
-/* out rows = P V for ND = dh / 16 vectors per row, 4 rows at a time. */
+/* kt (dh, Lp) = K^T zero-padded to Lp keys, by 16 x 16 blocks transposed in registers. */
+F512_TARGET static void att_transpose(const float *k, size_t ld, size_t L, size_t dh, float *kt,
+                                      size_t Lp) {
+    for (size_t j = 0; j < Lp; j += 16)
+        for (size_t d = 0; d < dh; d += 16) {
+            __m512 r[16];
+            for (size_t i = 0; i < 16; i++)
+                r[i] = j + i < L ? _mm512_loadu_ps(k + (j + i) * ld + d) : _mm512_setzero_ps();
+            transpose16(r);
+            for (size_t i = 0; i < 16; i++) _mm512_storeu_ps(kt + (d + i) * Lp + j, r[i]);
+        }
+}
+
+/* out (rows, dh) = P V over L keys for ND = dh / 16 vectors per row, 4 rows at a time. */
 #define ATT_PV(ND)                                                                                \
     F512_TARGET static void att_pv_##ND(const float *S, size_t Lp, const float *v, size_t ld,     \
-                                        size_t L, float *out, size_t ldo) {                       \
-        for (size_t i = 0; i < L; i += 4) {                                                       \
-            const size_t mr = L - i < 4 ? L - i : 4;                                              \
+                                        size_t rows, size_t L, float *out, size_t ldo) {          \
+        for (size_t i = 0; i < rows; i += 4) {                                                    \
+            const size_t mr = rows - i < 4 ? rows - i : 4;                                        \
             const float *p[4];                                                                    \
             for (size_t r = 0; r < 4; r++) p[r] = S + (i + (r < mr ? r : mr - 1)) * Lp;           \
             __m512 acc[4][ND];                                                                    \
@@ -661,6 +940,174 @@ ATT_PV(2)
 ATT_PV(3)
 ATT_PV(4)
 
+/* ---- bf16 attention (AVX512-BF16: vdpbf16ps, 2 products per fp32 lane) ----
+ * Q, K, V and the softmax probabilities are rounded to bf16 (round to nearest even), products
+ * are accumulated in fp32; scores, softmax and outputs stay fp32. Layouts: kp (dh / 2, Lp)
+ * uint32 = bf16 pairs (k_j[2p], k_j[2p + 1]) for key j; vp (Lp / 2, dh) uint32 = pairs
+ * (v_2t[c], v_2t+1[c]); a row of probabilities becomes Lp / 2 pairs in place. */
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+/* 32 floats -> 16 bf16 pairs in order (element 2p in the low half of lane p). */
+BF16_TARGET static inline __m512i bf16x32(__m512 lo, __m512 hi) {
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+BF16_TARGET static void att_pack_k_bf16(const float *k, size_t ld, size_t L, size_t dh,
+                                        uint32_t *kp, size_t Lp) {
+    for (size_t j = 0; j < Lp; j += 16)
+        for (size_t d = 0; d < dh; d += 32) {
+            __m512 r[16];
+            for (size_t i = 0; i < 16; i++) {
+                const float *row = k + (j + i) * ld + d;
+                r[i] = j + i < L ? _mm512_castsi512_ps(bf16x32(_mm512_loadu_ps(row),
+                                                               _mm512_loadu_ps(row + 16)))
+                                 : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (size_t i = 0; i < 16; i++) _mm512_storeu_ps((float *)kp + (d / 2 + i) * Lp + j, r[i]);
+        }
+}
+
+BF16_TARGET static void att_pack_v_bf16(const float *v, size_t ld, size_t L, size_t dh,
+                                        uint32_t *vp) {
+    for (size_t t = 0; 2 * t < L; t++)
+        for (size_t c = 0; c < dh; c += 16) {
+            const __m512 a = _mm512_loadu_ps(v + 2 * t * ld + c),
+                         b = 2 * t + 1 < L ? _mm512_loadu_ps(v + (2 * t + 1) * ld + c)
+                                           : _mm512_setzero_ps();
+            const __m512i ea = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a)),
+                          eb = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+            _mm512_storeu_si512(vp + t * dh + c, _mm512_or_si512(ea, _mm512_slli_epi32(eb, 16)));
+        }
+}
+
+/* e^x for x <= 0 to about 3e-6 relative (the probabilities are rounded to bf16 next, 2^-9):
+ * 2^f by a degree-5 polynomial, f = x log2 e - n, and scalef by 2^n; 0 below -87.3 (masked
+ * keys, -inf, get exactly 0). */
+BF16_TARGET static inline __m512 exp512_bf(__m512 x) {
+    const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)),
+                                   _mm512_set1_ps(1.44269504088896341f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n); /* [-0.5, 0.5] */
+    __m512 p = _mm512_set1_ps(1.3333558e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504109e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_GT_OQ),
+                               _mm512_scalef_ps(p, n));
+}
+
+/* s[0..L) * scale -> ceil(L / 2) bf16 pairs at the start of s, zero past L. */
+BF16_TARGET static void att_round_bf16(float *s, size_t L, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (size_t c = 0; c < L; c += 32) {
+        const size_t left = L - c;
+        const __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u),
+                        m1 = left >= 32  ? (__mmask16)0xffff
+                             : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u)
+                                         : (__mmask16)0;
+        const __m512i p = bf16x32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m0, s + c), vs),
+                                  _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, s + c + 16), vs));
+        _mm512_storeu_si512(s + c / 2, p); /* below what is still to be read */
+    }
+}
+
+/* Softmax of s[0..L) (keys with kmask 0 excluded; all masked: uniform), written as bf16 pairs
+ * by att_round_bf16: max, exp + sum, then normalize while rounding. */
+BF16_TARGET static void att_softmax_bf16(float *s, size_t L, const int32_t *kmask) {
+    if (kmask && !apply_key_mask(s, L, kmask)) { att_round_bf16(s, L, 1.0f); return; }
+    const size_t L16 = L & ~(size_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (L - L16)) - 1u);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 mv = ninf, acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i < L16; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + i));
+    if (tail) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(ninf, tail, s + i));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+    for (i = 0; i < L16; i += 16) {
+        const __m512 e = exp512_bf(_mm512_sub_ps(_mm512_loadu_ps(s + i), m));
+        _mm512_storeu_ps(s + i, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (tail) {
+        const __m512 e = _mm512_maskz_mov_ps(
+            tail, exp512_bf(_mm512_sub_ps(_mm512_mask_loadu_ps(ninf, tail, s + i), m)));
+        _mm512_mask_storeu_ps(s + i, tail, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    att_round_bf16(s, L, 1.0f / _mm512_reduce_add_ps(acc));
+}
+
+/* As att_scores, from q rounded to bf16 and kp. dh is a multiple of 32, at most 64. */
+BF16_TARGET static void att_scores_bf16(const float *q, size_t ld, size_t rows, size_t L,
+                                        size_t dh, float scale, const uint32_t *kp, size_t Lp,
+                                        float *S) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (size_t i = 0; i < rows; i += 4) {
+        uint32_t qp[4][32];
+        for (size_t r = 0; r < 4; r++) {
+            const float *row = q + (i + r < rows ? i + r : rows - 1) * ld;
+            for (size_t d = 0; d < dh; d += 32)
+                _mm512_storeu_si512(qp[r] + d / 2, bf16x32(_mm512_loadu_ps(row + d),
+                                                           _mm512_loadu_ps(row + d + 16)));
+        }
+        for (size_t j = 0; j < L; j += 32) {
+            __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0,
+                   b3 = a0;
+            for (size_t p = 0; p < dh / 2; p++) {
+                const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kp + p * Lp + j),
+                               k1 = (__m512bh)_mm512_loadu_si512(kp + p * Lp + j + 16);
+#define ROWBF(r)                                                                                  \
+    do {                                                                                          \
+        const __m512bh x = (__m512bh)_mm512_set1_epi32((int)qp[r][p]);                            \
+        a##r = _mm512_dpbf16_ps(a##r, k0, x);                                                     \
+        b##r = _mm512_dpbf16_ps(b##r, k1, x);                                                     \
+    } while (0)
+                ROWBF(0); ROWBF(1); ROWBF(2); ROWBF(3);
+#undef ROWBF
+            }
+            float *s0 = S + i * Lp + j;
+            const __m512 out[4][2] = {{a0, b0}, {a1, b1}, {a2, b2}, {a3, b3}};
+            for (size_t r = 0; r < 4 && i + r < rows; r++) {
+                _mm512_storeu_ps(s0 + r * Lp, _mm512_mul_ps(out[r][0], vs));
+                _mm512_storeu_ps(s0 + r * Lp + 16, _mm512_mul_ps(out[r][1], vs));
+            }
+        }
+    }
+}
+
+/* out (rows, dh) = P V from the pair rows of S (stride Lp floats) and vp. */
+#define ATT_PV_BF16(ND)                                                                           \
+    BF16_TARGET static void att_pv_bf16_##ND(const float *S, size_t Lp, const uint32_t *vp,       \
+                                             size_t rows, size_t L, float *out, size_t ldo) {     \
+        const size_t dh = 16 * ND;                                                                \
+        for (size_t i = 0; i < rows; i += 4) {                                                    \
+            const size_t mr = rows - i < 4 ? rows - i : 4;                                        \
+            const uint32_t *p[4];                                                                 \
+            for (size_t r = 0; r < 4; r++)                                                        \
+                p[r] = (const uint32_t *)(S + (i + (r < mr ? r : mr - 1)) * Lp);                  \
+            __m512 acc[4][ND];                                                                    \
+            for (int r = 0; r < 4; r++)                                                           \
+                for (int c = 0; c < ND; c++) acc[r][c] = _mm512_setzero_ps();                     \
+            for (size_t t = 0; 2 * t < L; t++) {                                                  \
+                __m512bh vv[ND];                                                                  \
+                for (int c = 0; c < ND; c++)                                                      \
+                    vv[c] = (__m512bh)_mm512_loadu_si512(vp + t * dh + 16 * c);                   \
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                             \
+                    const __m512bh x = (__m512bh)_mm512_set1_epi32((int)p[r][t]);                 \
+                    for (int c = 0; c < ND; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], vv[c], x); \
+                }                                                                                 \
+            }                                                                                     \
+            for (size_t r = 0; r < mr; r++)                                                       \
+                for (int c = 0; c < ND; c++)                                                      \
+                    _mm512_storeu_ps(out + (i + r) * ldo + 16 * c, acc[r][c]);                    \
+        }                                                                                         \
+    }
+ATT_PV_BF16(2)
+ATT_PV_BF16(4)
+
 #endif
 
 bool rag_bk_attention_available(size_t dh) {
@@ -676,15 +1123,56 @@ void rag_bk_attention(const float *q, const float *k, const float *v, size_t ld,
                       size_t dh, float scale, const int32_t *kmask, float *S, float *kt,
                       float *out, size_t ldo) {
 #ifdef HAVE_X86_GEMM
+    /* blocks of ATT_RB query rows: scores, softmax and P V while the block's scores are in L1;
+     * each row's arithmetic is the same as one pass over all rows would do. Row block i writes
+     * only out rows i.., after their q rows were read (out may alias q). */
+    enum { ATT_RB = 4 };
     const size_t Lp = RAG_BK_ATT_LP(L);
     att_transpose(k, ld, L, dh, kt, Lp);
-    att_scores(q, ld, L, dh, scale, kt, Lp, S);
-    for (size_t i = 0; i < L; i++) rag_bk_softmax(S + i * Lp, L, kmask);
-    switch (dh / 16) {
-    case 1: att_pv_1(S, Lp, v, ld, L, out, ldo); break;
-    case 2: att_pv_2(S, Lp, v, ld, L, out, ldo); break;
-    case 3: att_pv_3(S, Lp, v, ld, L, out, ldo); break;
-    default: att_pv_4(S, Lp, v, ld, L, out, ldo); break;
+    for (size_t i = 0; i < L; i += ATT_RB) {
+        const size_t rb = L - i < ATT_RB ? L - i : ATT_RB;
+        att_scores(q + i * ld, ld, rb, L, dh, scale, kt, Lp, S);
+        for (size_t r = 0; r < rb; r++) rag_bk_softmax(S + r * Lp, L, kmask);
+        float *o = out + i * ldo;
+        switch (dh / 16) {
+        case 1: att_pv_1(S, Lp, v, ld, rb, L, o, ldo); break;
+        case 2: att_pv_2(S, Lp, v, ld, rb, L, o, ldo); break;
+        case 3: att_pv_3(S, Lp, v, ld, rb, L, o, ldo); break;
+        default: att_pv_4(S, Lp, v, ld, rb, L, o, ldo); break;
+        }
+    }
+#else
+    (void)q, (void)k, (void)v, (void)ld, (void)L, (void)dh, (void)scale, (void)kmask, (void)S,
+        (void)kt, (void)out, (void)ldo;
+#endif
+}
+
+bool rag_bk_attention_bf16_available(size_t dh) {
+#ifdef HAVE_X86_GEMM
+    return (dh == 32 || dh == 64) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    (void)dh;
+    return false;
+#endif
+}
+
+void rag_bk_attention_bf16(const float *q, const float *k, const float *v, size_t ld, size_t L,
+                           size_t dh, float scale, const int32_t *kmask, float *S, float *kt,
+                           float *out, size_t ldo) {
+#ifdef HAVE_X86_GEMM
+    enum { ATT_RB = 4 };
+    const size_t Lp = RAG_BK_ATT_LP(L);
+    uint32_t *kp = (uint32_t *)kt, *vp = kp + dh / 2 * Lp; /* dh Lp / 2 words each */
+    att_pack_k_bf16(k, ld, L, dh, kp, Lp);
+    att_pack_v_bf16(v, ld, L, dh, vp);
+    for (size_t i = 0; i < L; i += ATT_RB) {
+        const size_t rb = L - i < ATT_RB ? L - i : ATT_RB;
+        att_scores_bf16(q + i * ld, ld, rb, L, dh, scale, kp, Lp, S);
+        for (size_t r = 0; r < rb; r++) att_softmax_bf16(S + r * Lp, L, kmask);
+        if (dh == 32) att_pv_bf16_2(S, Lp, vp, rb, L, out + i * ldo, ldo);
+        else att_pv_bf16_4(S, Lp, vp, rb, L, out + i * ldo, ldo);
     }
 #else
     (void)q, (void)k, (void)v, (void)ld, (void)L, (void)dh, (void)scale, (void)kmask, (void)S,
@@ -702,25 +1190,43 @@ void rag_bk_softmax(float *s, size_t n, const int32_t *kmask) {
 
 void rag_bk_q8_quantize_rows(const float *A, size_t lda, size_t M, size_t K, uint8_t *qa,
                              size_t ldq, float *sa, float *za) {
+    switch (rag_bk_q8_kernel_get()) {
 #ifdef HAVE_X86_GEMM
-    q8_quantize_avx512(A, lda, M, K, qa, ldq, sa, za);
-#else
-    (void)A, (void)lda, (void)M, (void)K, (void)qa, (void)ldq, (void)sa, (void)za;
+    case RAG_BK_Q8_VNNI: q8_quantize_avx512(A, lda, M, K, qa, ldq, sa, za); return;
+    case RAG_BK_Q8_AVX2: q8_quantize_avx2(A, lda, M, K, qa, ldq, sa, za); return;
 #endif
+    default: q8_quantize_scalar(A, lda, M, K, qa, ldq, sa, za); return;
+    }
 }
 
 void rag_bk_q8_gemm(const uint8_t *qa, size_t ldq, const float *sa, const float *za, size_t M,
                     const rag_bk_q8w *w, size_t n0, size_t n1, float *C, size_t ldc, float beta,
                     const float *bias, int act) {
+    switch (rag_bk_q8_kernel_get()) {
 #ifdef HAVE_X86_GEMM
-    for (size_t m = 0; m < M; m += 8) {
-        const size_t mr = M - m < 8 ? M - m : 8;
-        for (size_t p = n0 / RAG_BK_Q8_NR; p * RAG_BK_Q8_NR < n1; p++)
-            q8_tile8(qa + m * ldq, ldq, mr, sa + m, za + m, w, p, n1, C + m * ldc, ldc, beta, bias,
-                     act);
-    }
-#else
-    (void)qa, (void)ldq, (void)sa, (void)za, (void)M, (void)w, (void)n0, (void)n1, (void)C,
-        (void)ldc, (void)beta, (void)bias, (void)act;
+    case RAG_BK_Q8_VNNI:
+        for (size_t m = 0; m < M; m += 8) {
+            const size_t mr = M - m < 8 ? M - m : 8;
+            for (size_t p = n0 / RAG_BK_Q8_NR; p * RAG_BK_Q8_NR < n1; p++)
+                q8_tile8(qa + m * ldq, ldq, mr, sa + m, za + m, w, p, n1, C + m * ldc, ldc, beta,
+                         bias, act);
+        }
+        return;
+    case RAG_BK_Q8_AVX2:
+        q8_gemm_avx2(qa, ldq, sa, za, M, w, n0, n1, C, ldc, beta, bias, act);
+        return;
 #endif
+    default: q8_gemm_scalar(qa, ldq, sa, za, M, w, n0, n1, C, ldc, beta, bias, act); return;
+    }
+}
+
+void rag_bk_q8_gemm_quant(const uint8_t *qa, size_t ldq, const float *sa, const float *za,
+                          size_t M, const rag_bk_q8w *w, const float *bias, int act, float *tmp,
+                          uint8_t *qo, size_t ldqo, float *sao, float *zao) {
+    for (size_t m = 0; m < M; m += RAG_BK_Q8_BLOCK_ROWS) {
+        const size_t mr = M - m < RAG_BK_Q8_BLOCK_ROWS ? M - m : RAG_BK_Q8_BLOCK_ROWS;
+        rag_bk_q8_gemm(qa + m * ldq, ldq, sa + m, za + m, mr, w, 0, w->N, tmp, w->N, 0.0f, bias,
+                       act);
+        rag_bk_q8_quantize_rows(tmp, w->N, mr, w->N, qo + m * ldqo, ldqo, sao + m, zao + m);
+    }
 }

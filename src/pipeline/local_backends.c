@@ -23,7 +23,8 @@ typedef struct local_ctx {
     char *model;            /* repo id or directory; owned */
     bool cross;             /* reranker */
     int threads;            /* config threads: 0 = every CPU */
-    bool int8;              /* config precision int8 (falls back to f32 where it cannot run) */
+    bool int8;              /* config precision int8 (runs on every CPU: VNNI, AVX2 or portable C
+                               kernels); fixed at create */
     pthread_mutex_t mu;     /* guards loading and every forward pass (one model, one workspace) */
     rag_encoder_t *enc;
     rag_cross_encoder_t *ce;
@@ -108,12 +109,6 @@ static rag_status local_load(local_ctx *c, rag_err *err)
         ep.threads = c->threads;
         ep.precision = c->int8 ? RAG_BERT_PRECISION_INT8 : RAG_BERT_PRECISION_F32;
         st = c->cross ? rag_cross_encoder_load(dir, ep, &c->ce, err) : rag_encoder_load(dir, ep, &c->enc, err);
-        if (st == RAG_E_UNSUPPORTED && c->int8) {
-            rag_log(RAG_LOG_WARN, "local model %s: %s; running it in f32", c->model, err->msg);
-            c->int8 = false; /* the cache revision follows: f32 results get f32 keys */
-            ep.precision = RAG_BERT_PRECISION_F32;
-            st = c->cross ? rag_cross_encoder_load(dir, ep, &c->ce, err) : rag_encoder_load(dir, ep, &c->enc, err);
-        }
     }
     free(dir);
     if (st != RAG_OK)
@@ -225,11 +220,8 @@ static rag_status local_revision(void *ctx, char *buf, size_t cap, rag_err *err)
     struct stat sb;
     if (stat(weights, &sb) != 0)
         return rag_err_set(err, RAG_E_NOT_FOUND, "local model %s: no model.safetensors", c->model);
-    pthread_mutex_lock(&c->mu);
-    const bool int8 = c->int8;
-    pthread_mutex_unlock(&c->mu);
     snprintf(buf, cap, "%s|%lld|%lld.%09ld%s", real, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-             sb.st_mtim.tv_nsec, int8 ? "|int8" : "");
+             sb.st_mtim.tv_nsec, c->int8 ? "|int8" : "");
     return RAG_OK;
 }
 

@@ -219,12 +219,7 @@ static void test_int8_embeddings_cosine(void **state) {
     p.precision = RAG_BERT_PRECISION_INT8;
     rag_encoder_t *e = NULL;
     rag_err err = {0};
-    rag_status st = rag_encoder_load(dir, p, &e, &err);
-    if (st == RAG_E_UNSUPPORTED) {
-        json_decref(spec);
-        json_decref(ref);
-        skip();
-    }
+    rag_status st = rag_encoder_load(dir, p, &e, &err); /* int8 runs on every CPU */
     assert_int_equal(st, RAG_OK);
     batch_buf bb;
     make_batch(spec, true, &bb);
