@@ -30,7 +30,9 @@ typedef struct member {
     char *model;  /* owned: config model ("" when unset) */
     char *config_id; /* owned: "type|base_url|model|normalize", the configured part of the cache identity */
     char *identity;  /* owned, set once under chain.mu: config_id + "|" + the backend's revision */
-    bool identity_failed; /* the revision could not be read: this member is not cached */
+    double identity_failed_at; /* when the revision could not be read (0 = never): the member is
+                                  not cached, and the revision is read again after
+                                  IDENTITY_RETRY_MS (a local model downloaded later) */
 } member;
 
 typedef struct chain {
@@ -38,7 +40,7 @@ typedef struct chain {
     member *m;
     size_t n;
     const rag_models_env *env; /* borrowed */
-    pthread_mutex_t mu;        /* guards member.identity / identity_failed */
+    pthread_mutex_t mu;        /* guards member.identity / identity_failed_at */
 } chain;
 
 struct rag_embedder_chain {
@@ -228,14 +230,18 @@ static rag_status chain_run(chain *c, invoke_fn fn, void *args, rag_chain_report
 
 /* ---- content cache ---- */
 
+#define IDENTITY_RETRY_MS 60000.0
+
 /* The cache identity of m (config + backend revision), or NULL when m is not cached (no cache,
- * or its revision could not be read: logged once). */
+ * or its revision could not be read: logged once, read again after IDENTITY_RETRY_MS). */
 static const char *member_identity(chain *c, member *m)
 {
     if (!c->env || !c->env->cache || c->st == STAGE_GEN)
         return NULL;
     pthread_mutex_lock(&c->mu);
-    if (!m->identity && !m->identity_failed) {
+    double now = mdl_now(c->env);
+    if (!m->identity && (m->identity_failed_at == 0 || now - m->identity_failed_at >= IDENTITY_RETRY_MS)) {
+        bool first = m->identity_failed_at == 0;
         char rev[512] = "";
         rag_err e;
         rag_err_clear(&e);
@@ -245,9 +251,10 @@ static const char *member_identity(chain *c, member *m)
         if (st == RAG_OK && (m->identity = malloc(n)) != NULL) {
             snprintf(m->identity, n, "%s|%s", m->config_id, rev);
         } else {
-            m->identity_failed = true;
-            rag_log(RAG_LOG_WARN, "%s: %s results are not cached: %s", chain_keys[c->st], m->type,
-                    st != RAG_OK ? e.msg : "out of memory");
+            m->identity_failed_at = now > 0 ? now : 1;
+            if (first) /* the member's own call reports the same problem, if it has one */
+                rag_log(RAG_LOG_INFO, "%s: %s results are not cached for now: %s", chain_keys[c->st], m->type,
+                        st != RAG_OK ? e.msg : "out of memory");
         }
     }
     const char *id = m->identity;

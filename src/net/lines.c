@@ -138,3 +138,91 @@ void rag_net_describe(char *dst, size_t cap, const rag_net_request *req)
     rag_net_copy_line(clean, sizeof clean, url, n);
     snprintf(dst, cap, "%s %s", req && req->method == RAG_HTTP_POST ? "POST" : "GET", clean);
 }
+
+/* ---- the shared state of the SSE and NDJSON parsers ---- */
+
+void rag_net_stream_init(rag_net_stream_base *b, size_t max, const char *name)
+{
+    memset(b, 0, sizeof *b);
+    b->max = max;
+    b->name = name;
+    rag_net_lines_init(&b->lines, max);
+    rag_err_clear(&b->failed);
+}
+
+void rag_net_stream_free(rag_net_stream_base *b)
+{
+    rag_net_lines_free(&b->lines);
+}
+
+rag_status rag_net_stream_fail(rag_net_stream_base *b, rag_status st, rag_err *err)
+{
+    if (err->status != st)
+        rag_err_set(err, st, "%s stream: %s", b->name, rag_status_str(st));
+    b->failed = *err;
+    return st;
+}
+
+static rag_status stream_sticky(const rag_net_stream_base *b, rag_err *err)
+{
+    *err = b->failed;
+    return b->failed.status;
+}
+
+rag_status rag_net_stream_feed(rag_net_stream_base *b, const char *chunk, size_t n, rag_net_line_fn line,
+                               void *ud, rag_err *err)
+{
+    rag_err local_err;
+    if (!err)
+        err = &local_err;
+    rag_err_clear(err);
+    if (!chunk && n > 0)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s feed: NULL argument", b->name);
+    if (b->failed.status != RAG_OK)
+        return stream_sticky(b, err);
+    if (b->done)
+        return RAG_OK;
+    char what[32];
+    snprintf(what, sizeof what, "%s stream", b->name);
+    rag_status st = rag_net_lines_feed(&b->lines, chunk, n, line, ud, what, err);
+    if (st != RAG_OK && b->done) { /* a later line of this chunk (e.g. too long): ignored after the end */
+        rag_err_clear(err);
+        return RAG_OK;
+    }
+    return st == RAG_OK ? RAG_OK : rag_net_stream_fail(b, st, err);
+}
+
+rag_status rag_net_stream_feed_line(rag_net_stream_base *b, const char *text, size_t len, rag_net_line_fn line,
+                                    void *ud, rag_err *err)
+{
+    rag_err local_err;
+    if (!err)
+        err = &local_err;
+    rag_err_clear(err);
+    if (!text && len > 0)
+        return rag_err_set(err, RAG_E_BAD_INPUT, "%s feed: NULL argument", b->name);
+    if (b->failed.status != RAG_OK)
+        return stream_sticky(b, err);
+    if (b->done)
+        return RAG_OK; /* everything after the end of the stream is ignored, even an oversized line */
+    if (len > b->max) {
+        rag_err_set(err, RAG_E_TOO_LARGE, "%s stream: line longer than %zu bytes", b->name, b->max);
+        return rag_net_stream_fail(b, RAG_E_TOO_LARGE, err);
+    }
+    rag_status st = line(ud, text ? text : "", len, err);
+    return st == RAG_OK ? RAG_OK : rag_net_stream_fail(b, st, err);
+}
+
+rag_status rag_net_stream_finish(rag_net_stream_base *b, rag_net_line_fn line, void *ud, rag_err *err)
+{
+    if (b->failed.status != RAG_OK)
+        return stream_sticky(b, err);
+    if (!b->done && rag_net_lines_pending(&b->lines)) {
+        /* an unterminated last line can still be the end marker */
+        rag_status st = rag_net_lines_flush(&b->lines, line, ud, err);
+        if (st != RAG_OK)
+            return rag_net_stream_fail(b, st, err);
+    }
+    b->truncated = !b->done;
+    return b->done ? RAG_OK : RAG_E_UPSTREAM;
+}

@@ -28,6 +28,34 @@ bool rag_net_lines_pending(const rag_net_lines *ls);
 /* Delivers the pending partial line, if any, as a line. */
 rag_status rag_net_lines_flush(rag_net_lines *ls, rag_net_line_fn cb, void *ud, rag_err *err);
 
+/* The state the SSE and NDJSON parsers share: the line splitter, the end of the stream, a sticky
+ * error. `name` ("SSE", "NDJSON") prefixes the messages. */
+typedef struct rag_net_stream_base {
+    rag_net_lines lines;
+    size_t max;       /* cap on one line (and, for SSE, one event's data), bytes */
+    const char *name; /* static */
+    bool done;        /* the end marker was seen: later input is ignored */
+    bool truncated;   /* finish saw no end marker */
+    rag_err failed;   /* sticky error: status != RAG_OK after a failure */
+} rag_net_stream_base;
+
+void rag_net_stream_init(rag_net_stream_base *b, size_t max, const char *name);
+void rag_net_stream_free(rag_net_stream_base *b);
+/* Records a failure (err gets "<name> stream: <status>" when it holds no message of st) and
+ * returns st; every later call returns it again. err is never NULL. */
+rag_status rag_net_stream_fail(rag_net_stream_base *b, rag_status st, rag_err *err);
+/* Feeds n bytes of a stream, calling line(ud, ...) per complete line. err may be NULL. After the
+ * end marker everything is ignored (even a later too-long line of the same chunk). */
+rag_status rag_net_stream_feed(rag_net_stream_base *b, const char *chunk, size_t n, rag_net_line_fn line,
+                               void *ud, rag_err *err);
+/* Feeds one line without its terminator (lines longer than max fail). err may be NULL. */
+rag_status rag_net_stream_feed_line(rag_net_stream_base *b, const char *text, size_t len, rag_net_line_fn line,
+                                    void *ud, rag_err *err);
+/* Ends the stream: an unterminated last line is delivered; RAG_OK when the end marker was seen,
+ * else RAG_E_UPSTREAM with b->truncated set and err left for the caller to word. err is never
+ * NULL. */
+rag_status rag_net_stream_finish(rag_net_stream_base *b, rag_net_line_fn line, void *ud, rag_err *err);
+
 /* Copies src into dst[0..cap) as one line: control characters become spaces, invalid UTF-8 bytes
  * become '?', cut at a character boundary; at most max_src bytes of src are read. */
 void rag_net_copy_line(char *dst, size_t cap, const char *src, size_t max_src);

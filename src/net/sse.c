@@ -7,17 +7,14 @@
 #define SSE_DEFAULT_MAX ((size_t)1 << 20)
 
 struct rag_sse_parser {
-    rag_net_lines lines;
+    rag_net_stream_base s; /* done: data: [DONE] was seen */
     rag_buf data; /* data lines of the current event, each followed by '\n' */
     rag_buf type; /* event type of the current event ("" = "message") */
     rag_buf id;   /* last event id; persists across events */
-    size_t max;
     rag_sse_event_fn cb;
     void *ud;
     bool first_line_seen; /* the BOM check is done */
-    bool done, truncated;
     size_t events;
-    rag_err failed; /* sticky error: status != RAG_OK after a failure */
 };
 
 rag_status rag_sse_parser_create(size_t max_event_bytes, rag_sse_event_fn cb, void *ud,
@@ -29,14 +26,12 @@ rag_status rag_sse_parser_create(size_t max_event_bytes, rag_sse_event_fn cb, vo
     rag_sse_parser *p = calloc(1, sizeof *p);
     if (!p)
         return rag_err_set(err, RAG_E_NOMEM, "SSE parser: out of memory");
-    p->max = max_event_bytes ? max_event_bytes : SSE_DEFAULT_MAX;
-    rag_net_lines_init(&p->lines, p->max);
+    rag_net_stream_init(&p->s, max_event_bytes ? max_event_bytes : SSE_DEFAULT_MAX, "SSE");
     rag_buf_init(&p->data, 0);
     rag_buf_init(&p->type, 0);
     rag_buf_init(&p->id, 0);
     p->cb = cb;
     p->ud = ud;
-    rag_err_clear(&p->failed);
     *out = p;
     return RAG_OK;
 }
@@ -45,27 +40,11 @@ void rag_sse_parser_free(rag_sse_parser *p)
 {
     if (!p)
         return;
-    rag_net_lines_free(&p->lines);
+    rag_net_stream_free(&p->s);
     rag_buf_free(&p->data);
     rag_buf_free(&p->type);
     rag_buf_free(&p->id);
     free(p);
-}
-
-/* err is never NULL here (see the public entry points). */
-static rag_status fail(rag_sse_parser *p, rag_status st, rag_err *err)
-{
-    if (err->status != st)
-        rag_err_set(err, st, "SSE stream: %s", rag_status_str(st));
-    p->failed = *err;
-    return st;
-}
-
-static rag_status sticky(rag_sse_parser *p, rag_err *err)
-{
-    if (err)
-        *err = p->failed;
-    return p->failed.status;
 }
 
 static rag_status dispatch(rag_sse_parser *p, rag_err *err)
@@ -102,7 +81,7 @@ static rag_status set_buf(rag_buf *b, const char *v, size_t n, rag_err *err)
 static rag_status process_line(void *ud, const char *line, size_t len, rag_err *err)
 {
     rag_sse_parser *p = ud;
-    if (p->done)
+    if (p->s.done)
         return RAG_OK;
     if (!p->first_line_seen) {
         p->first_line_seen = true;
@@ -125,12 +104,12 @@ static rag_status process_line(void *ud, const char *line, size_t len, rag_err *
     }
     if (flen == 4 && memcmp(line, "data", 4) == 0) {
         if (p->data.len == 0 && vlen == 6 && memcmp(v, "[DONE]", 6) == 0) {
-            p->done = true;
+            p->s.done = true;
             rag_buf_reset(&p->type);
             return RAG_OK;
         }
-        if (vlen + 1 > p->max || p->data.len > p->max - vlen - 1)
-            return rag_err_set(err, RAG_E_TOO_LARGE, "SSE stream: event data larger than %zu bytes", p->max);
+        if (vlen + 1 > p->s.max || p->data.len > p->s.max - vlen - 1)
+            return rag_err_set(err, RAG_E_TOO_LARGE, "SSE stream: event data larger than %zu bytes", p->s.max);
         if (rag_buf_append(&p->data, v, vlen) != RAG_OK || rag_buf_append_char(&p->data, '\n') != RAG_OK)
             return rag_err_set(err, RAG_E_NOMEM, "SSE stream: out of memory");
     } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
@@ -145,42 +124,16 @@ static rag_status process_line(void *ud, const char *line, size_t len, rag_err *
 
 rag_status rag_sse_feed(rag_sse_parser *p, const char *chunk, size_t n, rag_err *err)
 {
-    rag_err local_err;
-    if (!err)
-        err = &local_err;
-    rag_err_clear(err);
-    if (!p || (!chunk && n > 0))
+    if (!p)
         return rag_err_set(err, RAG_E_BAD_INPUT, "SSE feed: NULL argument");
-    if (p->failed.status != RAG_OK)
-        return sticky(p, err);
-    if (p->done)
-        return RAG_OK;
-    rag_status st = rag_net_lines_feed(&p->lines, chunk, n, process_line, p, "SSE stream", err);
-    if (st != RAG_OK && p->done) { /* a later line of this chunk (e.g. too long): ignored after the end */
-        rag_err_clear(err);
-        return RAG_OK;
-    }
-    return st == RAG_OK ? RAG_OK : fail(p, st, err);
+    return rag_net_stream_feed(&p->s, chunk, n, process_line, p, err);
 }
 
 rag_status rag_sse_feed_line(rag_sse_parser *p, const char *line, size_t len, rag_err *err)
 {
-    rag_err local_err;
-    if (!err)
-        err = &local_err;
-    rag_err_clear(err);
-    if (!p || (!line && len > 0))
+    if (!p)
         return rag_err_set(err, RAG_E_BAD_INPUT, "SSE feed: NULL argument");
-    if (p->failed.status != RAG_OK)
-        return sticky(p, err);
-    if (p->done)
-        return RAG_OK; /* everything after the end of the stream is ignored, even an oversized line */
-    if (len > p->max) {
-        rag_err_set(err, RAG_E_TOO_LARGE, "SSE stream: line longer than %zu bytes", p->max);
-        return fail(p, RAG_E_TOO_LARGE, err);
-    }
-    rag_status st = process_line(p, line ? line : "", len, err);
-    return st == RAG_OK ? RAG_OK : fail(p, st, err);
+    return rag_net_stream_feed_line(&p->s, line, len, process_line, p, err);
 }
 
 rag_status rag_sse_finish(rag_sse_parser *p, rag_err *err)
@@ -191,25 +144,16 @@ rag_status rag_sse_finish(rag_sse_parser *p, rag_err *err)
     rag_err_clear(err);
     if (!p)
         return rag_err_set(err, RAG_E_BAD_INPUT, "SSE finish: NULL parser");
-    if (p->failed.status != RAG_OK)
-        return sticky(p, err);
-    if (!p->done && rag_net_lines_pending(&p->lines)) {
-        /* an unterminated last line can still be `data: [DONE]`; an unfinished event is dropped */
-        rag_status st = rag_net_lines_flush(&p->lines, process_line, p, err);
-        if (st != RAG_OK)
-            return fail(p, st, err);
-    }
-    if (p->done) {
-        p->truncated = false;
-        return RAG_OK;
-    }
-    p->truncated = true;
-    return rag_err_set(err, RAG_E_UPSTREAM, "SSE stream truncated: ended without data: [DONE] after %zu events",
-                       p->events);
+    /* an unfinished event (no blank line after it) is dropped */
+    rag_status st = rag_net_stream_finish(&p->s, process_line, p, err);
+    if (st == RAG_E_UPSTREAM && p->s.truncated)
+        return rag_err_set(err, RAG_E_UPSTREAM, "SSE stream truncated: ended without data: [DONE] after %zu events",
+                           p->events);
+    return st;
 }
 
-bool rag_sse_done(const rag_sse_parser *p) { return p && p->done; }
-bool rag_sse_truncated(const rag_sse_parser *p) { return p && p->truncated; }
+bool rag_sse_done(const rag_sse_parser *p) { return p && p->s.done; }
+bool rag_sse_truncated(const rag_sse_parser *p) { return p && p->s.truncated; }
 size_t rag_sse_event_count(const rag_sse_parser *p) { return p ? p->events : 0; }
 
 rag_status rag_sse_on_line(void *parser, const char *line, size_t len, rag_err *err)

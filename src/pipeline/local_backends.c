@@ -18,6 +18,8 @@
 
 #define LOCAL_DEFAULT_EMBED_MODEL "sentence-transformers/all-MiniLM-L6-v2"
 #define LOCAL_DEFAULT_RERANK_MODEL "cross-encoder/ms-marco-MiniLM-L6-v2"
+#define LOCAL_RETRY_LOAD_MS 60000.0 /* a failed load (e.g. no network for the download) is not
+                                       retried before this many ms: calls fail at once meanwhile */
 
 typedef struct local_ctx {
     char *model;            /* repo id or directory; owned */
@@ -28,6 +30,8 @@ typedef struct local_ctx {
     pthread_mutex_t mu;     /* guards loading and every forward pass (one model, one workspace) */
     rag_encoder_t *enc;
     rag_cross_encoder_t *ce;
+    double failed_at;       /* rag_now_ms() of the last failed load; 0 = none */
+    rag_err failed;         /* its error, returned again until LOCAL_RETRY_LOAD_MS have passed */
 } local_ctx;
 
 /* Files a sentence-transformers / cross-encoder directory needs; the optional ones may be absent. */
@@ -97,11 +101,19 @@ static void local_destroy(void *ctx)
     free(c);
 }
 
-/* Loads the model on first use; called with c->mu held. */
+/* Loads the model on first use; called with c->mu held. A failure is remembered for
+ * LOCAL_RETRY_LOAD_MS so a chain with an unavailable local model moves on at once instead of
+ * retrying the download (up to its connect timeout) on every call. */
 static rag_status local_load(local_ctx *c, rag_err *err)
 {
     if (c->enc || c->ce)
         return RAG_OK;
+    double now = rag_now_ms();
+    if (c->failed_at > 0 && now - c->failed_at < LOCAL_RETRY_LOAD_MS) {
+        *err = c->failed;
+        rag_err_prefix(err, "(load retried in %.0f s) ", (LOCAL_RETRY_LOAD_MS - (now - c->failed_at)) / 1000);
+        return c->failed.status;
+    }
     char *dir = NULL;
     rag_status st = rag_local_model_dir(c->model, &dir, err);
     if (st == RAG_OK) {
@@ -111,8 +123,11 @@ static rag_status local_load(local_ctx *c, rag_err *err)
         st = c->cross ? rag_cross_encoder_load(dir, ep, &c->ce, err) : rag_encoder_load(dir, ep, &c->enc, err);
     }
     free(dir);
-    if (st != RAG_OK)
+    if (st != RAG_OK) {
         rag_err_prefix(err, "local model %s: ", c->model);
+        c->failed = *err;
+        c->failed_at = now;
+    }
     return st;
 }
 
@@ -208,6 +223,14 @@ static rag_status local_rerank(void *ctx, rag_models_request *rq, const char *qu
 static rag_status local_revision(void *ctx, char *buf, size_t cap, rag_err *err)
 {
     local_ctx *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    bool recent_failure = c->failed_at > 0 && rag_now_ms() - c->failed_at < LOCAL_RETRY_LOAD_MS;
+    rag_err failed = c->failed;
+    pthread_mutex_unlock(&c->mu);
+    if (recent_failure) {
+        *err = failed;
+        return failed.status;
+    }
     char *dir = NULL;
     rag_status st = rag_local_model_dir(c->model, &dir, err);
     if (st != RAG_OK)

@@ -178,9 +178,11 @@ static void test_profile_values(void **state)
     p.profile = "hf_spaces";
     rag_config *c = load_ok(&p);
     assert_string_equal(c->global_settings.data_dir, "/data/ragc");
-    assert_int_equal(c->embedder.n_chain, 2);
+    assert_int_equal(c->embedder.n_chain, 3);
     assert_string_equal(c->embedder.chain[0].type, "huggingface_api");
     assert_string_equal(c->embedder.chain[0].model, "sentence-transformers/all-MiniLM-L6-v2");
+    assert_string_equal(c->embedder.chain[1].type, "local");
+    assert_string_equal(c->embedder.chain[1].model, "sentence-transformers/all-MiniLM-L6-v2");
     assert_null(c->embedder.chain[0].api_key); /* HF_TOKEN unset: empty = not set */
     assert_int_equal(c->answer_generator.n_chain, 2);
     const rag_backend_config *g = &c->answer_generator.chain[0];
