@@ -70,6 +70,10 @@ int cmd_model(int argc, char **argv)
         printf("shape        %zu layers, hidden %zu, %zu heads, FFN %zu\n", c->num_layers, c->hidden_size,
                c->num_heads, c->intermediate_size);
     }
+    if (rc == EXIT_OK)
+        printf("threads      %d by default (config threads: N to change)\n"
+               "int8 kernel  %s (used with config precision: int8)\n",
+               rag_bert_default_threads(), rag_bert_int8_kernel());
     rag_encoder_free(enc);
     rag_cross_encoder_free(ce);
     free(dir);

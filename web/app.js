@@ -241,7 +241,8 @@
     end() { this.push('\n\n'); }
   }
 
-  // Reads the SSE answer stream; calls onToken(text) per token event. Resolves with the final
+  // Reads the SSE answer stream; calls onToken(text) per token event and onToken(null) on a
+  // "reset" event (the tokens so far are void). Resolves with the final
   // JSON of the "done" event; rejects with ApiError on an "error" event and with a plain Error
   // (stream cut) when the stream ends without "done".
   async function readAnswerStream(res, onToken) {
@@ -255,6 +256,8 @@
       try { obj = JSON.parse(data); } catch (_) { obj = null; }
       if (name === 'token') {
         if (obj && typeof obj.text === 'string') onToken(obj.text);
+      } else if (name === 'reset') {
+        onToken(null); // the text so far is void: a generator failed and the next one starts over
       } else if (name === 'done') {
         if (!obj || typeof obj !== 'object') failure = new ApiError('the answer stream ended with a malformed result', res.status, 'bad_response');
         else final = obj;
@@ -301,6 +304,10 @@
   }
 
   function appendToken(item, text) {
+    if (text === null) { // reset
+      if (item.streamed) item.streamed.data = '';
+      return;
+    }
     if (!item.streamed) {
       item.text.textContent = '';
       item.streamed = document.createTextNode('');

@@ -123,6 +123,12 @@ void rag_bert_free(rag_bert_t *m);
 const rag_bert_config *rag_bert_get_config(const rag_bert_t *m);
 /* Threads the forward pass uses (params.threads resolved). */
 int rag_bert_threads(const rag_bert_t *m);
+/* What params.threads = 0 resolves to here: the CPUs this process may use (affinity mask,
+ * capped by a cgroup v2 cpu.max quota). */
+int rag_bert_default_threads(void);
+/* Name of the int8 kernel RAG_BERT_PRECISION_INT8 runs on this CPU ("vnni", "avx2", "scalar",
+ * as RAGC_Q8_KERNEL spells them); static string. */
+const char *rag_bert_int8_kernel(void);
 
 /* A packed (ragged) batch: sequence s is rows [offsets[s], offsets[s+1]) of the row arrays, with
  * position ids 0, 1, ... within the sequence. All arrays are borrowed for the call. */

@@ -188,12 +188,17 @@ typedef struct rag_ask_params {
     size_t k;               /* sources to retrieve; 0 = config retriever.top_k */
     size_t max_sentences;   /* 0 = config answer_generator.max_sentences */
     /* Optional streaming: answer text as it is produced (model deltas, or the extractive
-     * answer's sentences), and a reset when text already passed is void (the model failed and
+     * answer's sentences: one call per sentence with its citation, the calls concatenating to
+     * the answer text), and a reset when text already passed is void (the model failed and
      * the next chain member starts over). The final rag_answer.text is authoritative: citations
      * are validated after generation. */
     void (*on_token)(void *ud, const char *text, size_t len);
     void (*on_discard)(void *ud);
     void *ud;
+    /* Optional, borrowed for the call: once *cancel is non-zero, model calls stop (a streaming
+     * generation within about a second: libcurl's progress callback) and rag_ask returns
+     * RAG_E_CANCELLED. */
+    const atomic_int *cancel;
 } rag_ask_params;
 rag_ask_params rag_ask_default_params(void);
 

@@ -1147,3 +1147,7 @@ rag_status rag_bert_classify(rag_bert_t *m, const float *rows, size_t ld, size_t
     }
     return RAG_OK;
 }
+
+int rag_bert_default_threads(void) { return cpus_available(); }
+
+const char *rag_bert_int8_kernel(void) { return rag_bk_q8_kernel_name(rag_bk_q8_kernel_get()); }

@@ -337,6 +337,36 @@ rag_status mdl_plan_batch(const mdl_backend *b, size_t n, size_t start, size_t m
     }
 }
 
+void mdl_chat_acc_init(mdl_chat_acc *a, const mdl_backend *b, rag_gen_token_fn on_token, void *ud, bool stream)
+{
+    memset(a, 0, sizeof *a);
+    a->b = b;
+    rag_buf_init(&a->text, RAG_MODELS_MAX_TEXT);
+    a->on_token = on_token;
+    a->ud = ud;
+    a->stream = stream;
+}
+
+void mdl_chat_acc_free(mdl_chat_acc *a)
+{
+    rag_buf_free(&a->text);
+}
+
+rag_status mdl_chat_acc_take(mdl_chat_acc *a, const char *model, rag_gen_result *result, rag_call_stats *stats,
+                             rag_err *err)
+{
+    if (!(result->text = rag_buf_steal(&a->text)))
+        return mdl_fail(a->b, model, err, RAG_E_NOMEM, "out of memory");
+    result->prompt_tokens = a->prompt_tokens;
+    result->completion_tokens = a->completion_tokens;
+    snprintf(result->finish_reason, sizeof result->finish_reason, "%s", a->finish);
+    if (stats) {
+        stats->tokens_in += a->prompt_tokens;
+        stats->tokens_out += a->completion_tokens;
+    }
+    return RAG_OK;
+}
+
 rag_status mdl_run_batches(const mdl_backend *b, rag_models_request *rq, const char *url, size_t n,
                            size_t proto_max_batch, mdl_body_fn build, mdl_batch_fn take, void *ud,
                            rag_call_stats *stats, rag_err *err)

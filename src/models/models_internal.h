@@ -89,6 +89,26 @@ void mdl_done(const mdl_backend *b, rag_models_request *rq, rag_call_stats *stat
 /* Serialises v compactly into a malloc'ed string (caller frees); NULL on failure. */
 char *mdl_dump(const json_t *v, size_t *len);
 
+/* ---- chat answers (router chat completions, Ollama /api/chat) ---- */
+
+/* What one chat call accumulates while its response or stream is parsed. */
+typedef struct mdl_chat_acc {
+    const mdl_backend *b;
+    rag_buf text;              /* the answer so far, capped at RAG_MODELS_MAX_TEXT */
+    rag_gen_token_fn on_token; /* may be NULL */
+    void *ud;
+    bool stream;               /* the response is a stream (for messages) */
+    char finish[16];
+    int64_t prompt_tokens, completion_tokens;
+} mdl_chat_acc;
+
+void mdl_chat_acc_init(mdl_chat_acc *a, const mdl_backend *b, rag_gen_token_fn on_token, void *ud, bool stream);
+void mdl_chat_acc_free(mdl_chat_acc *a); /* a partial answer of a failed call is discarded */
+/* Moves the answer into result (text, tokens, finish_reason) and, when stats is not NULL, adds
+ * the tokens to it. RAG_E_NOMEM (reported through mdl_fail naming model, which may be NULL). */
+rag_status mdl_chat_acc_take(mdl_chat_acc *a, const char *model, rag_gen_result *result, rag_call_stats *stats,
+                             rag_err *err);
+
 /* ---- embeddings and rerank batches ---- */
 
 /* Builds the JSON body of items[start .. start+count) (global indexes, for messages). */

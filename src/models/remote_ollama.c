@@ -62,15 +62,7 @@ const rag_embedder_vtable mdl_ollama_embed_vtable = {
 
 /* ---- /api/chat ---- */
 
-typedef struct chat_state {
-    const mdl_backend *b;
-    rag_buf text;
-    rag_gen_token_fn on_token;
-    void *ud;
-    bool stream;
-    char finish[16];
-    int64_t prompt_tokens, completion_tokens;
-} chat_state;
+typedef mdl_chat_acc chat_state;
 
 static int64_t count_field(const json_t *obj, const char *key)
 {
@@ -120,20 +112,13 @@ rag_status mdl_ollama_chat_parse_response(const mdl_backend *b, const json_t *v,
 {
     memset(result, 0, sizeof *result);
     chat_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.b = b;
-    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
+    mdl_chat_acc_init(&cs, b, NULL, NULL, false);
     rag_status st = take_response(&cs, v, err);
-    if (st != RAG_OK) {
+    if (st != RAG_OK)
         mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
-    } else if (!(result->text = rag_buf_steal(&cs.text))) {
-        st = mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
-    } else {
-        result->prompt_tokens = cs.prompt_tokens;
-        result->completion_tokens = cs.completion_tokens;
-        snprintf(result->finish_reason, sizeof result->finish_reason, "%s", cs.finish);
-    }
-    rag_buf_free(&cs.text);
+    else
+        st = mdl_chat_acc_take(&cs, NULL, result, NULL, err);
+    mdl_chat_acc_free(&cs);
     return st;
 }
 
@@ -169,12 +154,7 @@ static rag_status chat_generate(void *ctx, rag_models_request *rq, const char *m
         return mdl_fail(b, model, err, RAG_E_NOMEM, "out of memory building the request");
 
     chat_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.b = b;
-    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
-    cs.on_token = on_token;
-    cs.ud = ud;
-    cs.stream = p->stream;
+    mdl_chat_acc_init(&cs, b, on_token, ud, p->stream);
     rag_ndjson_parser *nd = NULL;
     rag_net_request req;
     memset(&req, 0, sizeof req);
@@ -186,7 +166,7 @@ static rag_status chat_generate(void *ctx, rag_models_request *rq, const char *m
         st = rag_ndjson_parser_create(0, on_value, &cs, &nd, err);
         if (st != RAG_OK) {
             free(s_body);
-            rag_buf_free(&cs.text);
+            mdl_chat_acc_free(&cs);
             return st;
         }
         req.on_line = rag_ndjson_on_line;
@@ -215,21 +195,9 @@ static rag_status chat_generate(void *ctx, rag_models_request *rq, const char *m
         known = true;
     }
     mdl_done(b, rq, stats, &ci, st, cost, known);
-    if (st == RAG_OK) {
-        result->text = rag_buf_steal(&cs.text);
-        if (!result->text) {
-            st = mdl_fail(b, model, err, RAG_E_NOMEM, "out of memory");
-        } else {
-            result->prompt_tokens = cs.prompt_tokens;
-            result->completion_tokens = cs.completion_tokens;
-            snprintf(result->finish_reason, sizeof result->finish_reason, "%s", cs.finish);
-            if (stats) {
-                stats->tokens_in += cs.prompt_tokens;
-                stats->tokens_out += cs.completion_tokens;
-            }
-        }
-    }
-    rag_buf_free(&cs.text);
+    if (st == RAG_OK)
+        st = mdl_chat_acc_take(&cs, model, result, stats, err);
+    mdl_chat_acc_free(&cs);
     rag_ndjson_parser_free(nd);
     rag_net_response_free(&resp);
     free(s_body);

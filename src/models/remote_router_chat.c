@@ -48,14 +48,7 @@ rag_status mdl_messages_json(const mdl_backend *b, const char *model, const rag_
     return RAG_OK;
 }
 
-typedef struct chat_state {
-    const mdl_backend *b;
-    rag_buf text;              /* the answer so far, capped at RAG_MODELS_MAX_TEXT */
-    rag_gen_token_fn on_token; /* may be NULL */
-    void *ud;
-    char finish[16];
-    int64_t prompt_tokens, completion_tokens;
-} chat_state;
+typedef mdl_chat_acc chat_state;
 
 static int64_t int_field(const json_t *obj, const char *key)
 {
@@ -133,30 +126,17 @@ static rag_status take_response(chat_state *s, const json_t *v, rag_err *err)
     return st;
 }
 
-/* Moves the answer of a finished parse into result (text, tokens, finish_reason). */
-static rag_status parsed_result(const mdl_backend *b, chat_state *s, rag_gen_result *result, rag_err *err)
-{
-    if (!(result->text = rag_buf_steal(&s->text)))
-        return mdl_fail(b, NULL, err, RAG_E_NOMEM, "out of memory");
-    result->prompt_tokens = s->prompt_tokens;
-    result->completion_tokens = s->completion_tokens;
-    snprintf(result->finish_reason, sizeof result->finish_reason, "%s", s->finish);
-    return RAG_OK;
-}
-
 rag_status mdl_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result, rag_err *err)
 {
     memset(result, 0, sizeof *result);
     chat_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.b = b;
-    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
+    mdl_chat_acc_init(&cs, b, NULL, NULL, false);
     rag_status st = take_response(&cs, v, err);
     if (st != RAG_OK)
         mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
     else
-        st = parsed_result(b, &cs, result, err);
-    rag_buf_free(&cs.text);
+        st = mdl_chat_acc_take(&cs, NULL, result, NULL, err);
+    mdl_chat_acc_free(&cs);
     return st;
 }
 
@@ -165,11 +145,7 @@ rag_status mdl_chat_parse_sse(const mdl_backend *b, const char *body, size_t len
 {
     memset(result, 0, sizeof *result);
     chat_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.b = b;
-    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
-    cs.on_token = on_token;
-    cs.ud = ud;
+    mdl_chat_acc_init(&cs, b, on_token, ud, true);
     rag_sse_parser *sse = NULL;
     rag_status st = rag_sse_parser_create(0, on_event, &cs, &sse, err);
     if (st == RAG_OK)
@@ -179,9 +155,9 @@ rag_status mdl_chat_parse_sse(const mdl_backend *b, const char *body, size_t len
     if (st != RAG_OK)
         mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad stream");
     else
-        st = parsed_result(b, &cs, result, err);
+        st = mdl_chat_acc_take(&cs, NULL, result, NULL, err);
     rag_sse_parser_free(sse);
-    rag_buf_free(&cs.text);
+    mdl_chat_acc_free(&cs);
     return st;
 }
 
@@ -209,11 +185,7 @@ rag_status mdl_chat_completions(const mdl_backend *b, rag_models_request *rq, co
         return mdl_fail(b, model, err, RAG_E_NOMEM, "out of memory building the request");
 
     chat_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.b = b;
-    rag_buf_init(&cs.text, RAG_MODELS_MAX_TEXT);
-    cs.on_token = on_token;
-    cs.ud = ud;
+    mdl_chat_acc_init(&cs, b, on_token, ud, p->stream);
     rag_sse_parser *sse = NULL;
     rag_net_request req;
     memset(&req, 0, sizeof req);
@@ -225,7 +197,7 @@ rag_status mdl_chat_completions(const mdl_backend *b, rag_models_request *rq, co
         st = rag_sse_parser_create(0, on_event, &cs, &sse, err);
         if (st != RAG_OK) {
             free(s_body);
-            rag_buf_free(&cs.text);
+            mdl_chat_acc_free(&cs);
             return st;
         }
         req.on_line = rag_sse_on_line;
@@ -270,23 +242,13 @@ rag_status mdl_chat_completions(const mdl_backend *b, rag_models_request *rq, co
     }
     mdl_done(b, rq, stats, &ci, st, cost, known);
 
-    if (st == RAG_OK) {
-        result->text = rag_buf_steal(&cs.text);
-        result->provider = resp.provider[0] ? rag_strdup(resp.provider) : NULL;
-        if (!result->text || (resp.provider[0] && !result->provider)) {
-            rag_gen_result_free(result);
-            st = mdl_fail(b, model, err, RAG_E_NOMEM, "out of memory");
-        } else {
-            result->prompt_tokens = cs.prompt_tokens;
-            result->completion_tokens = cs.completion_tokens;
-            snprintf(result->finish_reason, sizeof result->finish_reason, "%s", cs.finish);
-            if (stats) {
-                stats->tokens_in += cs.prompt_tokens;
-                stats->tokens_out += cs.completion_tokens;
-            }
-        }
+    if (st == RAG_OK)
+        st = mdl_chat_acc_take(&cs, model, result, stats, err);
+    if (st == RAG_OK && resp.provider[0] && !(result->provider = rag_strdup(resp.provider))) {
+        rag_gen_result_free(result);
+        st = mdl_fail(b, model, err, RAG_E_NOMEM, "out of memory");
     }
-    rag_buf_free(&cs.text); /* a partial answer of a failed call is discarded */
+    mdl_chat_acc_free(&cs); /* a partial answer of a failed call is discarded */
     rag_sse_parser_free(sse);
     rag_net_response_free(&resp);
     free(s_body);

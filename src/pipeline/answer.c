@@ -354,6 +354,31 @@ static rag_status extractive(rag_engine *e, rag_search_result *res, const qterm 
     return st;
 }
 
+/* Passes an extractive answer to p->on_token one sentence at a time: each piece ends after a
+ * citation " [n]" (1 <= n <= n_sources) followed by a space or the end; the next piece keeps its
+ * leading space, so the pieces concatenate to text. */
+static void stream_sentences(const rag_ask_params *p, const char *text, size_t n_sources)
+{
+    size_t len = strlen(text), start = 0;
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (text[i] != ' ' || text[i + 1] != '[')
+            continue;
+        size_t j = i + 2, num = 0;
+        while (j < len && j - i < 8 && text[j] >= '0' && text[j] <= '9')
+            num = num * 10 + (size_t)(text[j++] - '0');
+        if (j == i + 2 || j >= len || text[j] != ']' || num < 1 || num > n_sources)
+            continue;
+        j++;
+        if (j < len && text[j] != ' ')
+            continue;
+        p->on_token(p->ud, text + start, j - start);
+        start = j;
+        i = j - 1;
+    }
+    if (start < len)
+        p->on_token(p->ud, text + start, len - start);
+}
+
 rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p, rag_answer *out, rag_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -394,6 +419,7 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
     memset(&res, 0, sizeof res);
     rag_models_request rq;
     memset(&rq, 0, sizeof rq);
+    rq.cancel = p->cancel;
     int64_t *ids = NULL;
     double *scores = NULL;
     size_t n_ids = 0;
@@ -408,6 +434,8 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
     if (st == RAG_OK)
         st = pipeline_rerank(e, &rq, question, &res, k, out, err);
     bool generated = false;
+    if (st == RAG_OK && p->cancel && atomic_load(p->cancel))
+        st = rag_err_set(err, RAG_E_CANCELLED, "cancelled");
     if (st == RAG_OK) {
         st = pipeline_generate(e, &rq, question, &res, p, out, err);
         generated = st == RAG_OK;
@@ -420,7 +448,7 @@ rag_status rag_ask(rag_engine *e, const char *question, const rag_ask_params *p,
         st = extractive(e, &res, q, nq, max_sent, out, err);
         out->stages[3].ms += rag_now_ms() - tg;
         if (st == RAG_OK && p->on_token && out->text)
-            p->on_token(p->ud, out->text, strlen(out->text));
+            stream_sentences(p, out->text, out->n_sources);
     } else if (st == RAG_OK && out->n_sources == 0) {
         /* The model cited no valid source: keep its text, attach the sources the extractive
          * answerer would cite, and flag the answer (citations_valid is false). */

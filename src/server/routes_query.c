@@ -1,5 +1,6 @@
 /* Query routes: POST /v1/ask, POST /v1/chat/completions (OpenAI-compatible), GET /v1/search, and
- * the server-sent-event streams of the first two. */
+ * the server-sent-event streams of the first two: the answer runs on a stream worker (stream.c)
+ * and each token the generator produces becomes an event as it arrives. */
 #include "server/server_core.h"
 
 #include <errno.h>
@@ -9,94 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_PIECES 256  /* SSE token events per answer */
 #define MAX_K_ASK 100
 #define MAX_K_SEARCH 1000
-
-/* ---- SSE: a list of prepared events sent one after the other (chunked) ---- */
-
-typedef struct sse_stream {
-    char **events; /* n owned strings, each a complete event ("...\n\n") */
-    size_t n, cap;
-    size_t i, off;  /* next byte to send: events[i] + off */
-} sse_stream;
-
-static void sse_free(void *cls)
-{
-    sse_stream *s = cls;
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        free(s->events[i]);
-    free(s->events);
-    free(s);
-}
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    sse_stream *s = cls;
-    if (s->i >= s->n)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    size_t len = strlen(s->events[s->i]) - s->off;
-    size_t take = len < max ? len : max;
-    memcpy(buf, s->events[s->i] + s->off, take);
-    s->off += take;
-    if (s->off == strlen(s->events[s->i])) {
-        s->i++;
-        s->off = 0;
-    }
-    return (ssize_t)take;
-}
-
-/* Appends "[event: <event>\n]data: <data>\n\n". data: one line (compact JSON). */
-static bool sse_add(sse_stream *s, const char *event, const char *data)
-{
-    if (!data)
-        return false;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        char **p = realloc(s->events, cap * sizeof *p);
-        if (!p)
-            return false;
-        s->events = p;
-        s->cap = cap;
-    }
-    rag_buf b;
-    rag_buf_init(&b, 0);
-    rag_status st = event ? rag_buf_appendf(&b, "event: %s\n", event) : RAG_OK;
-    if (st == RAG_OK)
-        st = rag_buf_appendf(&b, "data: %s\n\n", data);
-    char *e = st == RAG_OK ? rag_buf_steal(&b) : NULL;
-    rag_buf_free(&b);
-    if (!e)
-        return false;
-    s->events[s->n++] = e;
-    return true;
-}
-
-/* Adds a compact dump of v (reference stolen). */
-static bool sse_add_json(sse_stream *s, const char *event, json_t *v)
-{
-    char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    bool ok = sse_add(s, event, d);
-    free(d);
-    return ok;
-}
-
-static enum MHD_Result sse_respond(srv_request *r, sse_stream *s)
-{
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s, sse_free);
-    if (!resp) {
-        sse_free(s);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    return srv_queue(r, 200, resp);
-}
 
 /* ---- request parsing ---- */
 
@@ -171,7 +86,7 @@ static rag_status run_ask(srv_request *r, const char *question, size_t k, rag_an
     return st;
 }
 
-/* ---- POST /v1/ask ---- */
+/* ---- answers as JSON and as OpenAI chat objects ---- */
 
 /* The answer JSON exactly as `ragc ask --json` prints it (rag_answer_to_json). */
 static char *answer_json(const rag_answer *a)
@@ -185,27 +100,269 @@ static char *answer_json(const rag_answer *a)
     return rag_buf_steal(&b);
 }
 
-/* Event stream for an answer: token events per cited sentence, then done with the answer. */
-static enum MHD_Result stream_answer(srv_request *r, const rag_answer *a)
+/* The answer JSON as a jansson object (reference returned), NULL when out of memory. */
+static json_t *answer_doc(const rag_answer *a)
 {
-    sse_stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return srv_respond_error(r, 500, "internal", "out of memory");
-    size_t ends[MAX_PIECES];
-    size_t n = srv_split_answer(a->text, a->n_sources, ends, MAX_PIECES);
-    bool ok = true;
-    for (size_t i = 0, start = 0; ok && i < n; start = ends[i++])
-        ok = sse_add_json(s, "token", json_pack("{ss%}", "text", a->text + start, ends[i] - start));
-    char *full = ok ? answer_json(a) : NULL;
+    char *full = answer_json(a);
     json_t *doc = full ? json_loads(full, 0, NULL) : NULL;
     free(full);
-    ok = ok && doc && sse_add_json(s, "done", doc);
-    if (!ok) {
-        sse_free(s);
+    return doc;
+}
+
+/* The "ragc" extension object: the validated answer, its sources and report (reference
+ * returned). */
+static json_t *ragc_extension(const rag_answer *a)
+{
+    json_t *doc = answer_doc(a);
+    if (!doc)
+        return NULL;
+    json_t *ext = json_object();
+    json_object_set(ext, "answer", json_object_get(doc, "answer"));
+    json_object_set(ext, "sources", json_object_get(doc, "sources"));
+    json_object_set(ext, "report", json_object_get(doc, "report"));
+    json_object_set(ext, "found", json_object_get(doc, "found"));
+    json_decref(doc);
+    return ext;
+}
+
+/* The answer followed by the sources list, as `ragc ask` prints it (trailing newline removed). */
+static char *chat_content(const rag_answer *a)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    rag_answer_print(a, f);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    while (len > 0 && text[len - 1] == '\n')
+        text[--len] = '\0';
+    return text;
+}
+
+/* A chat completion id "chatcmpl-<16 hex>" into id[48]. */
+static void chat_id(rag_server_t *s, char *id, size_t cap)
+{
+    unsigned long long seq = (unsigned long long)atomic_fetch_add(&s->seq, 1);
+    char seed[64];
+    snprintf(seed, sizeof seed, "%p-%llu-%.3f", (void *)s, seq, rag_now_ms());
+    snprintf(id, cap, "chatcmpl-%016llx", (unsigned long long)rag_hash64(seed, strlen(seed)));
+}
+
+/* delta: stolen. */
+static json_t *chunk_obj(const char *id, json_int_t created, const char *model, json_t *delta, const char *finish)
+{
+    return json_pack("{ss ss sI ss s[{si so so}]}", "id", id, "object", "chat.completion.chunk", "created", created,
+                     "model", model, "choices", "index", 0, "delta", delta, "finish_reason",
+                     finish ? json_string(finish) : json_null());
+}
+
+/* ---- streamed answers: rag_ask on a stream worker, one event per generator token ----
+ *
+ * POST /v1/ask: "token" {"text"} per token (per cited sentence for an extractive answer),
+ * "reset" {} when the tokens so far are void (a generator failed mid-answer and the next chain
+ * member starts over), then "done" with the answer JSON, or "error" {"error":{code,message}}.
+ * POST /v1/chat/completions: a role chunk, a content chunk per token, a chunk with the sources
+ * list, a last chunk (finish_reason "stop", "ragc": {answer, sources, report, found}), then
+ * "data: [DONE]"; an error is an "error" event followed by [DONE]. Citations are validated after
+ * generation: the final event's answer is authoritative. */
+
+typedef struct ask_job {
+    srv_stream *st;        /* borrowed: the stream this job runs on */
+    bool chat;             /* OpenAI chat chunks instead of token/done events */
+    char *question;        /* owned */
+    size_t k;              /* 0 = retriever.top_k */
+    char *model;           /* chat: model name echoed in the chunks (owned) */
+    char id[48];           /* chat: completion id */
+    json_int_t created;    /* chat: unix seconds */
+    size_t n_tokens;       /* token events since the start or the last reset */
+} ask_job;
+
+static void ask_job_free(void *p)
+{
+    ask_job *j = p;
+    if (!j)
+        return;
+    free(j->question);
+    free(j->model);
+    free(j);
+}
+
+/* Queues "[event: <event>\n]data: <compact v>\n\n" (v stolen). */
+static bool push_json(srv_stream *st, const char *event, json_t *v, bool final)
+{
+    char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!d)
+        return false;
+    rag_buf b;
+    rag_buf_init(&b, 0);
+    rag_status rs = event ? rag_buf_appendf(&b, "event: %s\n", event) : RAG_OK;
+    if (rs == RAG_OK)
+        rs = rag_buf_append_str(&b, "data: ");
+    if (rs == RAG_OK)
+        rs = rag_buf_append_str(&b, d);
+    if (rs == RAG_OK)
+        rs = rag_buf_append_str(&b, "\n\n");
+    free(d);
+    bool ok = rs == RAG_OK && srv_stream_push(st, b.data, b.len, final);
+    rag_buf_free(&b);
+    return ok;
+}
+
+/* A JSON string of text[0..len); invalid UTF-8 bytes (a model that split a character) become
+ * '?'. NULL when out of memory. */
+static json_t *text_value(const char *text, size_t len)
+{
+    json_t *v = json_stringn(text, len);
+    if (v)
+        return v;
+    char *tmp = rag_strndup(text, len), *clean = malloc(len + 1);
+    if (tmp && clean) {
+        srv_utf8_sanitize(tmp, clean, len + 1);
+        v = json_string(clean);
+    }
+    free(tmp);
+    free(clean);
+    return v;
+}
+
+static void job_token(void *ud, const char *text, size_t len)
+{
+    ask_job *j = ud;
+    json_t *t = len ? text_value(text, len) : NULL;
+    if (!t)
+        return;
+    if (j->chat)
+        push_json(j->st, NULL, chunk_obj(j->id, j->created, j->model, json_pack("{so}", "content", t), NULL), false);
+    else
+        push_json(j->st, "token", json_pack("{so}", "text", t), false);
+    j->n_tokens++;
+}
+
+/* The tokens streamed so far are void. A chat stream cannot take text back: its last chunk's
+ * ragc.answer is the answer then. */
+static void job_discard(void *ud)
+{
+    ask_job *j = ud;
+    if (!j->chat && j->n_tokens)
+        push_json(j->st, "reset", json_object(), false);
+    j->n_tokens = 0;
+}
+
+/* The end of a chat stream: the sources list (the printed content after the answer text), the
+ * last chunk with the ragc extension, [DONE]. */
+static bool chat_tail(ask_job *j, const rag_answer *a)
+{
+    char *content = chat_content(a);
+    json_t *ext = ragc_extension(a);
+    const char *text = a->text ? a->text : "";
+    size_t text_len = strlen(text);
+    bool ok = content && ext;
+    if (ok && strlen(content) > text_len && strncmp(content, text, text_len) == 0)
+        ok = push_json(j->st, NULL,
+                       chunk_obj(j->id, j->created, j->model, json_pack("{ss}", "content", content + text_len), NULL),
+                       true);
+    json_t *last = ok ? chunk_obj(j->id, j->created, j->model, json_object(), "stop") : NULL;
+    if (last) {
+        json_object_set_new(last, "ragc", ext);
+        ext = NULL;
+    }
+    ok = ok && last && push_json(j->st, NULL, last, true);
+    static const char done[] = "data: [DONE]\n\n";
+    ok = ok && srv_stream_push(j->st, done, sizeof done - 1, true);
+    json_decref(ext);
+    free(content);
+    return ok;
+}
+
+/* Worker: retrieval, generation (tokens pushed as they come), then the final event. */
+static void ask_worker(srv_stream *st, void *ctx)
+{
+    ask_job *j = ctx;
+    j->st = st;
+    rag_server_t *s = srv_stream_server(st);
+    if (j->chat)
+        push_json(st, NULL,
+                  chunk_obj(j->id, j->created, j->model, json_pack("{ssss}", "role", "assistant", "content", ""), NULL),
+                  false);
+    rag_ask_params ap = rag_ask_default_params();
+    ap.k = j->k;
+    ap.on_token = job_token;
+    ap.on_discard = job_discard;
+    ap.ud = j;
+    ap.cancel = srv_stream_cancel_flag(st);
+    rag_answer ans;
+    memset(&ans, 0, sizeof ans);
+    rag_err err;
+    rag_err_clear(&err);
+    rag_status rs;
+    rag_engine *e = srv_engine_acquire(s); /* the concurrency limit, as for every answer */
+    if (atomic_load(ap.cancel))
+        rs = rag_err_set(&err, RAG_E_CANCELLED, "cancelled"); /* the client left while it waited */
+    else
+        rs = rag_ask(e, j->question, &ap, &ans, &err);
+    srv_engine_release(s, e);
+    if (rs == RAG_OK) {
+        srv_metrics_answer(s, &ans);
+        json_t *doc = j->chat ? NULL : answer_doc(&ans);
+        bool ok = j->chat ? chat_tail(j, &ans) : (doc && push_json(st, "done", doc, true));
+        rag_answer_clear(&ans);
+        if (ok)
+            return;
+        rs = rag_err_set(&err, RAG_E_NOMEM, "out of memory sending the answer");
+    }
+    srv_stream_end why = srv_stream_end_reason(st);
+    if (why == SRV_STREAM_GONE || why == SRV_STREAM_STOPPING)
+        return; /* nobody to tell; counted as cancelled */
+    const char *code;
+    srv_http_status(rs, &code);
+    char msg[RAG_ERR_MSG_MAX];
+    if (why == SRV_STREAM_OVERFLOW) {
+        code = "too_slow";
+        snprintf(msg, sizeof msg, "the client read the answer stream too slowly (over %u bytes were waiting)",
+                 SRV_STREAM_QUEUE_MAX);
+    } else {
+        snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : rag_status_str(rs));
+        srv_stream_set_outcome(st, "failed");
+    }
+    rag_log(RAG_LOG_INFO, "server: answer stream error %s: %s", code, msg);
+    char *ej = srv_error_json(code, msg);
+    if (ej) {
+        rag_buf b;
+        rag_buf_init(&b, 0);
+        if (rag_buf_appendf(&b, "event: error\ndata: %s\n\n%s", ej, j->chat ? "data: [DONE]\n\n" : "") == RAG_OK)
+            srv_stream_push(st, b.data, b.len, true);
+        rag_buf_free(&b);
+        free(ej);
+    }
+}
+
+/* Starts the streamed answer of question (copied). model: chat only (copied). */
+static enum MHD_Result start_stream(srv_request *r, const char *question, size_t k, bool chat, const char *model)
+{
+    ask_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->chat = chat;
+        j->k = k;
+        j->question = rag_strdup(question);
+        j->model = chat ? rag_strdup(model) : NULL;
+        if (chat) {
+            chat_id(r->srv, j->id, sizeof j->id);
+            j->created = (json_int_t)time(NULL);
+        }
+    }
+    if (!j || !j->question || (chat && !j->model)) {
+        ask_job_free(j);
         return srv_respond_error(r, 500, "internal", "out of memory");
     }
-    return sse_respond(r, s);
+    return srv_stream_start(r, ask_worker, j, ask_job_free);
 }
+
+/* ---- POST /v1/ask ---- */
 
 enum MHD_Result srv_route_ask(srv_request *r)
 {
@@ -228,27 +385,19 @@ enum MHD_Result srv_route_ask(srv_request *r)
                check_question(r, "\"question\"", json_string_value(q), json_string_length(q), &ret)) {
         if (kv && json_is_integer(kv))
             k = (size_t)json_integer_value(kv);
-        rag_answer ans;
-        rag_err err;
-        rag_err_clear(&err);
-        rag_status st = run_ask(r, json_string_value(q), k, &ans, &err);
-        if (st != RAG_OK && stream) {
-            const char *code;
-            srv_http_status(st, &code);
-            sse_stream *s = calloc(1, sizeof *s);
-            char *ej = srv_error_json(code, err.msg);
-            if (s && ej && sse_add(s, "error", ej))
-                ret = sse_respond(r, s);
-            else {
-                sse_free(s);
-                ret = srv_respond_rag_error(r, st, &err);
-            }
-            free(ej);
-        } else if (st != RAG_OK) {
-            ret = srv_respond_rag_error(r, st, &err);
+        if (stream) {
+            ret = start_stream(r, json_string_value(q), k, false, NULL);
         } else {
-            ret = stream ? stream_answer(r, &ans) : srv_respond_json(r, 200, answer_json(&ans));
-            rag_answer_clear(&ans);
+            rag_answer ans;
+            rag_err err;
+            rag_err_clear(&err);
+            rag_status st = run_ask(r, json_string_value(q), k, &ans, &err);
+            if (st != RAG_OK) {
+                ret = srv_respond_rag_error(r, st, &err);
+            } else {
+                ret = srv_respond_json(r, 200, answer_json(&ans));
+                rag_answer_clear(&ans);
+            }
         }
     }
     json_decref(root);
@@ -282,55 +431,11 @@ static char *message_text(json_t *content)
     return rag_buf_steal(&b);
 }
 
-/* The "ragc" extension object: sources and report of the answer JSON (reference returned). */
-static json_t *ragc_extension(const rag_answer *a)
+/* The non-streamed chat.completion object. */
+static enum MHD_Result chat_answer(srv_request *r, const rag_answer *a, const char *model)
 {
-    char *full = answer_json(a);
-    json_t *doc = full ? json_loads(full, 0, NULL) : NULL;
-    free(full);
-    if (!doc)
-        return NULL;
-    json_t *ext = json_object();
-    json_object_set(ext, "sources", json_object_get(doc, "sources"));
-    json_object_set(ext, "report", json_object_get(doc, "report"));
-    json_object_set(ext, "found", json_object_get(doc, "found"));
-    json_decref(doc);
-    return ext;
-}
-
-/* The answer followed by the sources list, as `ragc ask` prints it (trailing newline removed). */
-static char *chat_content(const rag_answer *a)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
-    rag_answer_print(a, f);
-    if (fclose(f) != 0) {
-        free(text);
-        return NULL;
-    }
-    while (len > 0 && text[len - 1] == '\n')
-        text[--len] = '\0';
-    return text;
-}
-
-static json_t *chunk_obj(const char *id, json_int_t created, const char *model, json_t *delta, const char *finish)
-{
-    return json_pack("{ss ss sI ss s[{si so so}]}", "id", id, "object", "chat.completion.chunk", "created", created,
-                     "model", model, "choices", "index", 0, "delta", delta, "finish_reason",
-                     finish ? json_string(finish) : json_null());
-}
-
-static enum MHD_Result chat_answer(srv_request *r, const rag_answer *a, const char *model, bool stream)
-{
-    rag_server_t *s = r->srv;
     char id[48];
-    unsigned long long seq = (unsigned long long)atomic_fetch_add(&s->seq, 1);
-    char seed[64];
-    snprintf(seed, sizeof seed, "%p-%llu-%.3f", (void *)s, seq, rag_now_ms());
-    snprintf(id, sizeof id, "chatcmpl-%016llx", (unsigned long long)rag_hash64(seed, strlen(seed)));
+    chat_id(r->srv, id, sizeof id);
     json_int_t created = (json_int_t)time(NULL);
     char *content = chat_content(a);
     json_t *ext = ragc_extension(a);
@@ -339,41 +444,12 @@ static enum MHD_Result chat_answer(srv_request *r, const rag_answer *a, const ch
         json_decref(ext);
         return srv_respond_error(r, 500, "internal", "out of memory");
     }
-    if (!stream) {
-        json_t *o = json_pack("{ss ss sI ss s[{si s{ssss} ss}] s{sisisi} so}", "id", id, "object", "chat.completion",
-                              "created", created, "model", model, "choices", "index", 0, "message", "role",
-                              "assistant", "content", content, "finish_reason", "stop", "usage", "prompt_tokens", 0,
-                              "completion_tokens", 0, "total_tokens", 0, "ragc", ext);
-        free(content);
-        return srv_respond_jansson(r, 200, o);
-    }
-    sse_stream *ss = calloc(1, sizeof *ss);
-    bool ok = ss != NULL;
-    ok = ok && sse_add_json(ss, NULL, chunk_obj(id, created, model, json_pack("{ssss}", "role", "assistant", "content", ""), NULL));
-    size_t ends[MAX_PIECES];
-    size_t n = srv_split_answer(a->text, a->n_sources, ends, MAX_PIECES);
-    size_t text_len = strlen(a->text);
-    for (size_t i = 0, start = 0; ok && i < n; start = ends[i++])
-        ok = sse_add_json(ss, NULL,
-                          chunk_obj(id, created, model, json_pack("{ss%}", "content", a->text + start, ends[i] - start),
-                                    NULL));
-    /* the sources list: the rest of the printed content after the answer text */
-    if (ok && strlen(content) > text_len && strncmp(content, a->text, text_len) == 0)
-        ok = sse_add_json(ss, NULL, chunk_obj(id, created, model, json_pack("{ss}", "content", content + text_len), NULL));
-    json_t *last = ok ? chunk_obj(id, created, model, json_object(), "stop") : NULL;
-    if (last) {
-        json_object_set_new(last, "ragc", ext);
-        ext = NULL;
-    }
-    ok = ok && last && sse_add_json(ss, NULL, last);
-    ok = ok && sse_add(ss, NULL, "[DONE]");
-    json_decref(ext);
+    json_t *o = json_pack("{ss ss sI ss s[{si s{ssss} ss}] s{sisisi} so}", "id", id, "object", "chat.completion",
+                          "created", created, "model", model, "choices", "index", 0, "message", "role", "assistant",
+                          "content", content, "finish_reason", "stop", "usage", "prompt_tokens", 0,
+                          "completion_tokens", 0, "total_tokens", 0, "ragc", ext);
     free(content);
-    if (!ok) {
-        sse_free(ss);
-        return srv_respond_error(r, 500, "internal", "out of memory");
-    }
-    return sse_respond(r, ss);
+    return srv_respond_jansson(r, 200, o);
 }
 
 enum MHD_Result srv_route_chat(srv_request *r)
@@ -416,18 +492,23 @@ enum MHD_Result srv_route_chat(srv_request *r)
                 }
             }
         }
-        if (!bad && !question)
+        const char *model_name = model && json_is_string(model) ? json_string_value(model) : "ragc";
+        if (!bad && !question) {
             ret = srv_respond_error(r, 400, "missing_field", "\"messages\" has no message with role \"user\"");
-        else if (!bad && check_question(r, "the last user message", question, strlen(question), &ret)) {
-            rag_answer ans;
-            rag_err err;
-            rag_err_clear(&err);
-            rag_status st = run_ask(r, question, 0, &ans, &err);
-            if (st != RAG_OK) {
-                ret = srv_respond_rag_error(r, st, &err);
+        } else if (!bad && check_question(r, "the last user message", question, strlen(question), &ret)) {
+            if (stream) {
+                ret = start_stream(r, question, 0, true, model_name);
             } else {
-                ret = chat_answer(r, &ans, model && json_is_string(model) ? json_string_value(model) : "ragc", stream);
-                rag_answer_clear(&ans);
+                rag_answer ans;
+                rag_err err;
+                rag_err_clear(&err);
+                rag_status st = run_ask(r, question, 0, &ans, &err);
+                if (st != RAG_OK) {
+                    ret = srv_respond_rag_error(r, st, &err);
+                } else {
+                    ret = chat_answer(r, &ans, model_name);
+                    rag_answer_clear(&ans);
+                }
             }
         }
     }

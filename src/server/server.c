@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         rag_log(RAG_LOG_INFO, "server: %s %s -> %d (%.1f ms)%s", r->method_label, r->path ? r->path : "?", r->status,
                 secs * 1000.0, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     }
+    if (r->stream) {
+        /* a stream whose request ended abnormally lost its client: stop the generation */
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            srv_stream_cancel(r->stream, SRV_STREAM_GONE);
+        if (r->cs) {
+            pthread_mutex_lock(&s->conns_mu);
+            if (r->cs->stream == r->stream)
+                r->cs->stream = NULL;
+            pthread_mutex_unlock(&s->conns_mu);
+        }
+        srv_stream_release(r->stream);
+        r->stream = NULL;
+    }
     /* a kept-alive connection has header_timeout_s for its next request */
     srv_conn_deadline(r, rag_now_ms() + 1000.0 * s->p.header_timeout_s, "the next request", "keepalive");
     srv_upload_free(r->upload);
@@ -230,15 +244,33 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 }
 
 #define WATCHDOG_TICK_MS 200
+#define WATCHDOG_MAX_HANGUPS 32 /* streams cancelled per tick, at most (the rest on the next one) */
 
-/* Shuts down the sockets of connections past their deadline, every WATCHDOG_TICK_MS. */
+/* True if the peer of fd closed the connection or it failed (poll without waiting). A streaming
+ * connection is suspended between events, and libmicrohttpd does not notice a client leaving
+ * until it writes again: this lets a generation stop before its next token. */
+static bool peer_gone(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Shuts down the sockets of connections past their deadline, and cancels the streams whose
+ * client hung up, every WATCHDOG_TICK_MS. */
 static void *watchdog_main(void *arg)
 {
     rag_server_t *s = arg;
     pthread_mutex_lock(&s->conns_mu);
     while (!s->watchdog_stop) {
         double now = rag_now_ms();
+        srv_stream *gone[WATCHDOG_MAX_HANGUPS];
+        size_t n_gone = 0;
         for (srv_conn *c = s->conns; c; c = c->next) {
+            if (c->stream && n_gone < WATCHDOG_MAX_HANGUPS && peer_gone(c->fd)) {
+                gone[n_gone++] = c->stream;
+                srv_stream_ref(c->stream);
+                c->stream = NULL;
+            }
             if (c->shut || c->deadline_ms <= 0 || now <= c->deadline_ms)
                 continue;
             c->shut = true;
@@ -246,6 +278,14 @@ static void *watchdog_main(void *arg)
             const char *labels[] = {c->reason};
             rag_metrics_inc(s->m.timeouts, labels, 1);
             rag_log(RAG_LOG_INFO, "server: closed a connection: %s did not arrive in time", c->phase);
+        }
+        if (n_gone) { /* cancelled without conns_mu: cancelling resumes the connection in libmicrohttpd */
+            pthread_mutex_unlock(&s->conns_mu);
+            for (size_t i = 0; i < n_gone; i++) {
+                srv_stream_cancel(gone[i], SRV_STREAM_GONE);
+                srv_stream_release(gone[i]);
+            }
+            pthread_mutex_lock(&s->conns_mu);
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -484,11 +524,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    /* routine: clients going away, connections the watchdog shut, answers MHD itself gave to bad
-     * requests (431 for oversized headers), the connection limit */
+    /* routine: clients going away (also in the middle of a streamed answer, whose reader then
+     * ends the response with an error), connections the watchdog shut, answers MHD itself gave to
+     * bad requests (431 for oversized headers), the connection limit */
     bool routine = strstr(msg, "closed by remote side") || strstr(msg, "Application reported internal error") ||
                    strstr(msg, "detected connection closure") || strstr(msg, "Request too big") ||
-                   strstr(msg, "reached connection limit");
+                   strstr(msg, "reached connection limit") || strstr(msg, "no longer available for sending") ||
+                   strstr(msg, "application error generating response");
     rag_log_level level = routine ? RAG_LOG_INFO : RAG_LOG_WARN;
     if (rag_log_enabled(level))
         rag_log(level, "server: libmicrohttpd: %s", msg);
@@ -637,6 +679,8 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->quota_mu, NULL);
     pthread_mutex_init(&s->conns_mu, NULL);
+    pthread_mutex_init(&s->streams_mu, NULL);
+    pthread_cond_init(&s->streams_cv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -653,6 +697,8 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
         st = rag_metrics_create(&s->metrics, err);
     if (st == RAG_OK)
         st = srv_metrics_init(s, err);
+    if (st == RAG_OK)
+        st = srv_streams_init(s, err);
     if (st == RAG_OK)
         st = open_engines(s, err);
     if (st == RAG_OK && mkdir(s->uploads_dir, 0755) != 0 && errno != EEXIST)
@@ -671,7 +717,9 @@ rag_status rag_server_start(const rag_config *cfg, const rag_server_params *p, r
     s->policy.allow_open_writes = s->p.allow_open_writes;
     s->guard_reads = srv_policy_guard(&s->policy, SRV_CLASS_READ);
     s->guard_writes = srv_policy_guard(&s->policy, SRV_CLASS_WRITE);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* suspend/resume: streamed answers park their connection between events (stream.c) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
@@ -746,9 +794,13 @@ rag_status rag_server_stop(rag_server_t *s)
         nanosleep(&ts, NULL);
     }
     int left = atomic_load(&s->in_flight);
+    /* streams still running are cancelled and their connections resumed: libmicrohttpd must not
+     * be stopped with a suspended connection; their workers are waited for before engines close */
+    srv_streams_cancel_all(s);
     watchdog_stop(s);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    srv_streams_wait(s);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     s->quiesced_fd = MHD_INVALID_SOCKET;
@@ -779,6 +831,8 @@ void rag_server_free(rag_server_t *s)
     pthread_mutex_destroy(&s->quota_mu);
     pthread_mutex_destroy(&s->conns_mu);
     pthread_cond_destroy(&s->conns_cv);
+    pthread_mutex_destroy(&s->streams_mu);
+    pthread_cond_destroy(&s->streams_cv);
     free(s->host);
     free(s->api_key);
     free(s->cors_origin);

@@ -22,6 +22,8 @@ typedef struct srv_engine_pool {
     size_t n, n_idle;
 } srv_engine_pool;
 
+typedef struct srv_stream srv_stream; /* stream.c: one streamed (SSE) response and its worker */
+
 /* One TCP connection, tracked from libmicrohttpd's STARTED to CLOSED notification (MHD closes
  * the socket only after CLOSED, so fd stays valid while the entry is listed). The watchdog shuts
  * the socket down (shutdown(2), not close) once deadline_ms passes; MHD then sees the end of the
@@ -33,6 +35,9 @@ typedef struct srv_conn {
     const char *phase;  /* static: what the deadline waits for ("request headers", ...) */
     const char *reason; /* static metric label for a shut connection */
     bool shut;          /* already shut by the watchdog */
+    srv_stream *stream; /* the stream being answered on it, or NULL: the watchdog cancels it when
+                           the client hangs up (borrowed; the request holds a reference and
+                           clears this before dropping it) */
 } srv_conn;
 
 /* Metric families the server updates (borrowed from srv->metrics). */
@@ -52,6 +57,7 @@ typedef struct srv_metric_set {
     rag_metric_t *cache_hits, *cache_misses; /* ragc_cache_{hits,misses}_total{kind} */
     rag_metric_t *tokens;     /* ragc_tokens_total{backend,direction} */
     rag_metric_t *cost;       /* ragc_cost_usd_total{backend} */
+    rag_metric_t *streams;    /* ragc_http_streams_total{outcome} (stream.c) */
 } srv_metric_set;
 
 struct rag_server {
@@ -85,6 +91,13 @@ struct rag_server {
     srv_conn *conns;              /* list of open connections, owned */
     pthread_t watchdog;
     bool watchdog_running, watchdog_stop;
+    /* streamed answers (stream.c): the streams whose worker thread still runs, under streams_mu;
+     * streams_cv is signalled when a worker ends */
+    pthread_mutex_t streams_mu;
+    pthread_cond_t streams_cv;
+    srv_stream *streams;          /* list of streams with a running worker (each holds a reference) */
+    size_t n_workers;             /* worker threads not yet finished */
+    bool streams_closed;          /* rag_server_stop began cancelling: no new stream starts */
 };
 
 typedef enum { SRV_BODY_NONE = 0, SRV_BODY_JSON, SRV_BODY_UPLOAD } srv_body_kind;
@@ -116,6 +129,7 @@ typedef struct srv_request {
     const char *body_code;    /* static error code that goes with body_http */
     srv_conn *cs;             /* the connection's entry (borrowed; valid until CLOSED), or NULL */
     double t_body;            /* rag_now_ms() when the headers were complete */
+    srv_stream *stream;       /* a streamed response: one reference, released on completion */
 } srv_request;
 
 /* ---- responses (server.c) ---- */
@@ -143,6 +157,53 @@ void srv_conn_deadline(srv_request *r, double deadline_ms, const char *phase, co
 /* Borrows a read engine (waits if all are busy). Give it back with srv_engine_release. */
 rag_engine *srv_engine_acquire(rag_server_t *s);
 void srv_engine_release(rag_server_t *s, rag_engine *e);
+
+/* ---- streamed responses (stream.c) ----
+ * A stream runs fn(st, ctx) on a worker thread of its own while the response, 200
+ * text/event-stream (chunked), sends what fn pushes. The content reader never blocks a
+ * libmicrohttpd thread: with nothing queued it suspends the connection (MHD_suspend_connection,
+ * the documented pattern for a reader without data) and a push resumes it. The connection is not
+ * subject to the request deadlines while streaming, and a suspended connection does not time out.
+ * When the client goes away (the response is destroyed before the end, the request completes
+ * abnormally, or the watchdog sees the peer hang up) or the server stops, the stream is
+ * cancelled: srv_stream_cancel_flag becomes non-zero and pushes are dropped. */
+#define SRV_STREAM_QUEUE_MAX (1u << 20) /* bytes queued and not yet sent; a non-final push over
+                                           it cancels the stream (client not reading) */
+typedef enum srv_stream_end {
+    SRV_STREAM_RUNNING = 0,
+    SRV_STREAM_GONE,      /* the client closed the connection */
+    SRV_STREAM_OVERFLOW,  /* the client did not read: SRV_STREAM_QUEUE_MAX bytes pending */
+    SRV_STREAM_STOPPING   /* the server is stopping */
+} srv_stream_end;
+typedef void (*srv_stream_fn)(srv_stream *st, void *ctx);
+/* Registers the streams metric family; called once by rag_server_start. */
+rag_status srv_streams_init(rag_server_t *s, rag_err *err);
+/* Queues the streamed response on r and starts fn(st, ctx) on a new thread. ctx: takes
+ * ownership, freed with free_ctx (may be NULL) on the worker thread after fn returns, or before
+ * this returns when no worker could start. Responds 503 when the server is stopping. */
+enum MHD_Result srv_stream_start(srv_request *r, srv_stream_fn fn, void *ctx, void (*free_ctx)(void *));
+/* Worker side: appends one complete SSE event (data[0..len), copied). final: the last event(s)
+ * (done, error), accepted past SRV_STREAM_QUEUE_MAX. Returns false when nothing was queued: the
+ * stream is cancelled (see srv_stream_end_reason) or out of memory. */
+bool srv_stream_push(srv_stream *st, const char *data, size_t len, bool final);
+/* The stream's cancel flag (non-zero once cancelled), for rag_ask_params.cancel. Borrowed, valid
+ * while fn runs. */
+const atomic_int *srv_stream_cancel_flag(srv_stream *st);
+srv_stream_end srv_stream_end_reason(srv_stream *st);
+rag_server_t *srv_stream_server(srv_stream *st);
+/* Worker side: records how the stream ended for ragc_http_streams_total{outcome}
+ * ("completed", "failed", "cancelled") and the log. Static string. Default "completed". */
+void srv_stream_set_outcome(srv_stream *st, const char *outcome);
+/* Cancels the stream (first reason wins) and resumes its connection so that it closes. */
+void srv_stream_cancel(srv_stream *st, srv_stream_end why);
+/* References: the request, the response and the worker each hold one. */
+void srv_stream_ref(srv_stream *st);
+void srv_stream_release(srv_stream *st);
+/* rag_server_stop, after the drain: refuses new streams, cancels the running ones and resumes
+ * their connections (libmicrohttpd must not be stopped with a suspended connection). */
+void srv_streams_cancel_all(rag_server_t *s);
+/* Waits until every worker thread has finished (after MHD_stop_daemon, before engines close). */
+void srv_streams_wait(rag_server_t *s);
 
 /* ---- routes ---- */
 enum MHD_Result srv_route_ask(srv_request *r);            /* routes_query.c, body in r->body */

@@ -286,6 +286,17 @@ async function mainFlow(ctx, srv) {
     check('an error event shows the server message', err1.includes('model <unavailable>'), `shown: ${err1}`);
     await page.unroute('**/v1/ask');
 
+    // A "reset" event voids the tokens before it (a generator failed and the next one started over).
+    await page.route('**/v1/ask', streamOnly({
+      status: 200, contentType: 'text/event-stream',
+      body: 'event: token\ndata: {"text":"void words "}\n\nevent: reset\ndata: {}\n\nevent: token\ndata: {"text":"kept"}\n\n'
+        + 'event: error\ndata: {"error":{"code":"upstream","message":"stopped here"}}\n\n',
+    }));
+    a = await askAndWait('stream reset check');
+    const kept = await a.locator('.answer-text').textContent().catch(() => '');
+    check('a reset event clears the streamed text', kept === 'kept', `text: ${kept}`);
+    await page.unroute('**/v1/ask');
+
     await page.route('**/v1/ask', streamOnly({
       status: 503, contentType: 'application/json',
       body: JSON.stringify({ error: { code: 'overloaded', message: 'too many requests in flight' } }),

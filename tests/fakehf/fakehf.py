@@ -66,6 +66,12 @@ TEI_ERROR_TYPES = {400: "Empty", 413: "Validation", 422: "Validation", 424: "Bac
 SHAPES = ("string", "list", "nested", "message", "detail", "tei", "text", "empty")
 BODY_FAULTS = ("malformed_json", "truncated_body", "sse_cut", "sse_error", "sse_error_flat",
                "ndjson_error", "sse_noise", "oversize", "oversize_chunked")
+MAX_DRIP_SECONDS = 10          # drip:N, the pause before each stream frame, at most
+
+
+def is_body_fault(name):
+    """Faults that shape a successful response instead of replacing it."""
+    return name in BODY_FAULTS or name.startswith("drip:")
 
 CATALOGUE = [
     ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama", [
@@ -287,6 +293,14 @@ def parse_fault(name):
         if not 0 <= secs <= 60:
             raise ValueError("slow:N needs 0 <= N <= 60")
         return name
+    if name.startswith("drip:"):
+        try:
+            secs = float(name[5:])
+        except ValueError:
+            raise ValueError("unknown fault %r (drip:N needs a number of seconds)" % name) from None
+        if not 0 <= secs <= MAX_DRIP_SECONDS:
+            raise ValueError("drip:N needs 0 <= N <= %d" % MAX_DRIP_SECONDS)
+        return name
     base, sep, arg = name.partition(":")
     if sep and base in ("429_retry_after", "429_ratelimit"):
         if not (arg.isdigit() and int(arg) <= 60):
@@ -366,6 +380,8 @@ class State:
         self.faults_served = []
         self.auth_failures = 0
         self.total = 0
+        self.streams_completed = 0  # streamed responses written to the end
+        self.streams_aborted = 0    # streamed responses whose client closed before the end
 
     def set_chaos(self, cfg):
         """Turns chaos mode on with cfg (rate > 0) or off (rate 0). Counters are kept."""
@@ -429,6 +445,7 @@ class State:
                     "last_body": self.last_body, "num_ctx_seen": list(self.num_ctx_seen),
                     "faults_served": list(self.faults_served),
                     "faults_pending": len(self.faults), "auth_failures": self.auth_failures,
+                    "streams": {"completed": self.streams_completed, "aborted": self.streams_aborted},
                     "chaos": self.chaos_stats()}
 
     def chaos_stats(self):
@@ -654,9 +671,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _send_stream(self, st, fault):
+        """Streams `st` and counts it in the stats as completed, or aborted when the client
+        closed the connection before the end."""
+        state = self.server.state
+        try:
+            self._send_stream_frames(st, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            with state.lock:
+                state.streams_aborted += 1
+            raise
+        with state.lock:
+            state.streams_completed += 1
+
+    def _send_stream_frames(self, st, fault):
         """Streams `st`, applying a body fault: sse_cut (3 frames, then close), sse_error /
         sse_error_flat / ndjson_error (2 frames, an error frame, end without [DONE]), sse_noise
-        (comments, event: lines, frames split across writes), oversize (one 12 MiB frame)."""
+        (comments, event: lines, frames split across writes), oversize (one 12 MiB frame),
+        drip:N (a pause of N seconds before each frame)."""
+        drip = float(fault[5:]) if fault and fault.startswith("drip:") else 0.0
         chunked = self.request_version == "HTTP/1.1"
         if not chunked:
             self.close_connection = True
@@ -697,6 +729,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._write_frame(b": keep-alive\n\n", chunked)
         else:
             for f in frames:
+                if drip:
+                    time.sleep(drip)
                 for i in range(0, len(f), 1 << 20):
                     self._write_frame(f[i:i + (1 << 20)], chunked)
         if chunked:
@@ -807,7 +841,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault is not None and fault.startswith("slow"):
             time.sleep(float(fault[5:]) if fault.startswith("slow:") else 5.0)
             fault = None
-        if fault is not None and fault != "ok" and fault not in BODY_FAULTS:
+        if fault is not None and fault != "ok" and not is_body_fault(fault):
             return self._send(status_fault_resp(fault, model))
 
         if body_error:

@@ -12,6 +12,9 @@ run_ragc model info "$WORK/st"
 expect_rc "model info (encoder)" 0
 expect_in "model info: dimension" "$OUT" "dimension    384"
 expect_in "model info: pooling" "$OUT" "pooling      mean"
+expect_in "model info: int8 kernel named" "$OUT" "int8 kernel  "
+RAGC_Q8_KERNEL=scalar run_ragc model info "$WORK/st"
+expect_in "model info: RAGC_Q8_KERNEL=scalar is the kernel used" "$OUT" "int8 kernel  scalar"
 run_ragc model info "$WORK/ce"
 expect_in "model info (cross-encoder)" "$OUT" "cross-encoder (local reranker), 1 label"
 HF_HUB_OFFLINE=1 HF_HOME="$WORK/hf" run_ragc model info org/not-cached

@@ -66,7 +66,7 @@ ok "server listening at $BASE"
 # ---- idle memory (not meaningful under AddressSanitizer) ----
 rss=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
 echo "# idle RSS after start: ${rss} KB"
-if ldd "$RAGC_BIN" 2>/dev/null | grep -q libasan; then
+if ldd "$RAGC_BIN" 2>/dev/null | grep -c libasan >/dev/null; then # -c reads all: no SIGPIPE under pipefail
   ok "idle RSS ${rss} KB (sanitizer build: not checked)"
 elif [ "$rss" -lt 20480 ]; then ok "idle RSS ${rss} KB < 20 MB"; else not_ok "idle RSS ${rss} KB >= 20 MB"; fi
 
@@ -226,7 +226,7 @@ expect_error "garbage PDF -> 422" 422 nothing_ingestible
 json_check "422 names the reason" "$BODY" "'garbage.pdf' in d['error']['message'] and len(d['skipped']) == 1"
 req -X POST -d '{"messages":[{"role":"assistant","content":"hi"}]}' "$BASE/v1/chat/completions"
 expect_error "chat without a user message -> 400" 400 missing_field
-if ls -A "$WORK/data/uploads" | grep -q -e garbage -e '^\.upload-'; then not_ok "rejected uploads left files: $(ls -A "$WORK/data/uploads")"
+if ls -A "$WORK/data/uploads" | grep -c -e garbage -e '^\.upload-' >/dev/null; then not_ok "rejected uploads left files: $(ls -A "$WORK/data/uploads")"
 else ok "rejected uploads leave no file behind"; fi
 req -X OPTIONS "$BASE/v1/documents"
 expect_code "OPTIONS /v1/documents" 204
@@ -238,7 +238,7 @@ expect_code "DELETE /v1/documents/{id}" 200
 json_check "delete answers the id" "$BODY" "d == {'deleted': $NOTES_ID}"
 req -X DELETE "$BASE/v1/documents/$NOTES_ID"
 expect_error "delete twice -> 404" 404 not_found
-if ls "$WORK/data/uploads" | grep -q "my notes.md"; then not_ok "the deleted upload's file remains"; else ok "delete removes the uploaded file"; fi
+if ls "$WORK/data/uploads" | grep -c "my notes.md" >/dev/null; then not_ok "the deleted upload's file remains"; else ok "delete removes the uploaded file"; fi
 req "$BASE/v1/documents"
 json_check "list after delete: only the PDF" "$BODY" "[x['id'] for x in d['documents']] == [$DOC_ID]"
 

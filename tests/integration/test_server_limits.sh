@@ -197,7 +197,7 @@ expect_error "second 700 KiB upload -> 507" 507 insufficient_storage "--max-uplo
 req --data-binary @"$WORK/c.txt" -H "Transfer-Encoding: chunked" -H "Content-Type: application/octet-stream" \
   "$BASE/v1/documents?filename=c.txt"
 expect_error "second 700 KiB chunked upload -> 507 while streaming" 507 insufficient_storage "uploads directory is full"
-if ls -A "$WORK/lim/uploads" | grep -q -e '^\.upload-' -e 'b\.txt' -e 'c\.txt' -e 'big\.txt'; then
+if ls -A "$WORK/lim/uploads" | grep -c -e '^\.upload-' -e 'b\.txt' -e 'c\.txt' -e 'big\.txt' >/dev/null; then
   not_ok "refused uploads left files: $(ls -A "$WORK/lim/uploads")"
 else ok "refused uploads leave no file behind"; fi
 req -X DELETE "$BASE/v1/documents/$A_ID"
@@ -393,7 +393,7 @@ YAML
   expect_code "ask with a self-signed HTTPS generator" 200
   json_check "the self-signed server's answer is not used (TLS verification is on)" "$BODY" \
     "'INSECURE' not in d['answer'] and d['report']['stages']['generator']['backend'] == 'extractive'"
-  if printf '%s' "$BODY" | grep -qi -e certificate -e "SSL"; then ok "the report names the certificate problem"
+  if grep -qi -e certificate -e "SSL" <<<"$BODY"; then ok "the report names the certificate problem"
   else not_ok "no certificate error in the report: ${BODY:0:800}"; fi
   stop_server
   kill "$TLS_PID" 2>/dev/null || true
