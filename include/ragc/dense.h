@@ -1,8 +1,9 @@
 /* ragc dense: embedding vectors in the store (table dense_vectors) and exact top-k search.
  *
  * A vector belongs to a chunk and an embedding space: a string naming the model that produced it
- * (e.g. "huggingface_api:sentence-transformers/all-MiniLM-L6-v2"). Vectors of different spaces
- * are never compared; all vectors of one space must have the same dimension.
+ * (e.g. "sentence-transformers/all-MiniLM-L6-v2"; src/pipeline builds it, pipeline_space_key).
+ * Vectors of different spaces are never compared; all vectors of one space must have the same
+ * dimension.
  * Vectors are stored L2-normalized (f32, little-endian), so the dot product with a normalized
  * query is the cosine similarity, in [-1, 1]. A chunk's vectors go away with the chunk (when its
  * document is deleted or replaced).

@@ -82,6 +82,9 @@ typedef struct rag_ingest_params {
     void (*on_progress)(void *ud, const rag_ingest_progress *pr);
     /* Called once per document (or per file when a file fails before yielding documents). */
     void (*on_outcome)(void *ud, const char *source, rag_ingest_outcome o, const char *reason);
+    /* Called while embedding the chunks of earlier documents that have no vector (see
+     * rag_ingest_paths): chunks done so far and to do, once with 0 first and after each batch. */
+    void (*on_backfill)(void *ud, size_t done, size_t total);
     void *ud;
 } rag_ingest_params;
 rag_ingest_params rag_ingest_default_params(void);
@@ -93,6 +96,13 @@ typedef struct rag_ingest_summary {
     size_t pages, pages_failed, chunks; /* of the documents added or updated */
     size_t docs_embedded;  /* documents whose chunks got vectors from the embedder chain */
     size_t embed_cache_hits, embed_cache_misses; /* chunk embeddings found in / missing from the cache */
+    /* Backfill: chunks already in the store (documents unchanged, or embedded in none or a failed
+     * run) that got their vector in this run, and those still without one when it failed or was
+     * interrupted (backfill_note says why; "" when none remain or no embedder is configured). */
+    size_t chunks_backfilled, chunks_unembedded;
+    size_t backfill_cache_hits;  /* of chunks_backfilled, answered by the content cache */
+    char backfill_space[1025];   /* the embedding space filled ("" when no embedder is configured) */
+    char backfill_note[320];
     double ms;
     bool cancelled;
 } rag_ingest_summary;
@@ -100,7 +110,14 @@ typedef struct rag_ingest_summary {
 /* Walks paths, extracts, normalizes, chunks and indexes every document, one store transaction
  * per document. Per-document failures are reported through on_outcome and counted in
  * docs_skipped; the call itself fails only for errors that stop the run (a path that does not
- * exist, a store error). */
+ * exist, a store error).
+ * Then, unless cancelled, when an embedder chain other than none is configured (the backfill):
+ * every chunk of the store without a vector in the current embedding space (that of the first
+ * embedding made in this run, else the one the chain's first member serves; see
+ * docs/architecture.md, "Embedding spaces") is embedded, 64 chunks per call, each batch committed
+ * in its own transaction, p->cancel checked before each (interrupted: sum->cancelled). With
+ * nothing missing this makes no embedder call. An embedder failure is not an ingest failure: it
+ * leaves chunks_unembedded and backfill_note set. */
 rag_status rag_ingest_paths(rag_engine *e, const char *const *paths, size_t n_paths,
                             const rag_ingest_params *p, rag_ingest_summary *sum, rag_err *err);
 
@@ -273,7 +290,8 @@ typedef struct rag_beir_report {
     rag_ingest_summary ingest;  /* the corpus ingest (unchanged documents are not re-indexed) */
     /* Dense retrievers: the eval ingests without embedding, then embeds the chunks that have no
      * vector in the embedder's space yet (so a re-run embeds nothing) in batches. */
-    char space[320];            /* the embedding space "<type>:<model>" ("" for bm25) */
+    char space[1025];           /* the embedding space: the model's key, e.g. "org/name" (docs/architecture.md,
+                                   "Embedding spaces"); "" for bm25 */
     int dim;                    /* its dimension */
     size_t chunks_embedded;     /* corpus chunks embedded by this run */
     size_t chunks_reused;       /* corpus chunks whose vector was already in the store */

@@ -9,7 +9,7 @@
 
 #include "ragc/fusion.h"
 
-#define DEFAULT_EMBED_BATCH 64
+#define DEFAULT_EMBED_BATCH 64 /* as pipeline_fill_space's default */
 #define MAX_EMBED_BATCH 4096
 #define MAX_RERANK_CANDIDATES 1000
 
@@ -190,8 +190,7 @@ static rag_status fuse_docs(const rag_config *cfg, const doc_list *b, const doc_
 /* Embeds texts[0..n) with the embedder chain into *vecs (caller frees) and checks the space they
  * belong to is want_space (when set) or records it into space. what names the input in errors. */
 static rag_status embed_checked(rag_engine *e, const char *const *texts, size_t n, const char *want_space,
-                                char *space, size_t space_cap, float **vecs, int *dim, size_t *cache_hits,
-                                const char *what, rag_err *err)
+                                char *space, size_t space_cap, float **vecs, int *dim, const char *what, rag_err *err)
 {
     rag_models_request rq;
     memset(&rq, 0, sizeof rq);
@@ -199,10 +198,8 @@ static rag_status embed_checked(rag_engine *e, const char *const *texts, size_t 
     rag_chain_report_init(&rep);
     rag_err eerr;
     rag_err_clear(&eerr);
-    char got[320] = "";
-    rag_status st = pipeline_embed(e, &rq, texts, n, vecs, dim, got, sizeof got, &rep, &eerr);
-    if (cache_hits)
-        *cache_hits += rep.cache_hits;
+    char got[PIPELINE_SPACE_CAP] = "";
+    rag_status st = pipeline_embed(e, &rq, texts, n, vecs, dim, got, sizeof got, NULL, 0, &rep, &eerr);
     rag_chain_report_free(&rep);
     if (st == RAG_E_CANCELLED || st == RAG_E_NOMEM)
         return rag_err_set(err, st, "embedding %s: %s", what, eerr.msg);
@@ -213,91 +210,39 @@ static rag_status embed_checked(rag_engine *e, const char *const *texts, size_t 
         free(*vecs);
         *vecs = NULL;
         return rag_err_set(err, RAG_E_UPSTREAM,
-                           "embedding %s: served by space '%s', not the corpus's '%s' (a chain member failed "
-                           "and the next one answered): vectors of different models cannot be compared",
-                           what, got, want_space);
+                           "embedding %s: served by space '%.200s', not the corpus's '%.200s' (a chain member failed "
+                           "and the next one, of another model, answered): vectors of different models cannot be "
+                           "compared", what, got, want_space);
     }
     if (!want_space)
         snprintf(space, space_cap, "%s", got);
     return RAG_OK;
 }
 
-/* Stores the vectors of chunks ids[0..n) (vecs: n x dim) in one transaction. */
-static rag_status put_vectors(rag_engine *e, const char *space, const int64_t *ids, size_t n, const float *vecs,
-                              int dim, rag_err *err)
-{
-    rag_status st = rag_store_begin(e->store, err);
-    for (size_t i = 0; st == RAG_OK && i < n; i++)
-        st = rag_dense_put(e->store, space, ids[i], vecs + i * (size_t)dim, dim, err);
-    if (st == RAG_OK)
-        return rag_store_commit(e->store, err);
-    rag_err ignored;
-    rag_store_rollback(e->store, &ignored);
-    return st;
-}
-
-/* Finds the embedder's space (one probe embedding), then embeds every chunk without a vector in
- * it, embed_batch chunks per call, committing each batch. */
+/* Finds the embedder's space (one probe embedding, from the content cache after the first run),
+ * then embeds every chunk without a vector in it, embed_batch chunks per call, committing each
+ * batch (pipeline_fill_space). A batch served by another space fails the run. */
 static rag_status embed_corpus(rag_engine *e, const rag_beir_params *p, const rag_ingest_params *ip,
                                rag_beir_report *out, rag_err *err)
 {
     const char *probe = "ragc embedding space probe";
     float *vecs = NULL;
-    rag_status st = embed_checked(e, &probe, 1, NULL, out->space, sizeof out->space, &vecs, &out->dim, NULL,
+    rag_status st = embed_checked(e, &probe, 1, NULL, out->space, sizeof out->space, &vecs, &out->dim,
                                   "a probe text", err);
     free(vecs);
-    vecs = NULL;
     if (st != RAG_OK)
         return st;
-    int64_t *ids = NULL, total = 0;
-    size_t n = 0;
-    if ((st = rag_dense_missing_chunks(e->store, out->space, &ids, &n, err)) != RAG_OK)
-        return st;
-    if ((st = rag_dense_count(e->store, out->space, &total, err)) != RAG_OK) {
-        free(ids);
-        return st;
-    }
-    out->chunks_reused = (size_t)total;
-    size_t batch = p->embed_batch ? p->embed_batch : DEFAULT_EMBED_BATCH;
-    rag_chunk_record *recs = calloc(batch, sizeof *recs);
-    const char **texts = calloc(batch, sizeof *texts);
-    if (!recs || !texts)
-        st = rag_err_set(err, RAG_E_NOMEM, "out of memory");
-    double t0 = rag_now_ms();
-    if (st == RAG_OK && p->on_embed)
-        p->on_embed(p->ud, 0, n);
-    for (size_t done = 0; st == RAG_OK && done < n;) {
-        if (ip && ip->cancel && *ip->cancel) {
-            st = rag_err_set(err, RAG_E_CANCELLED, "interrupted while embedding the corpus (%zu of %zu chunks "
-                                                   "embedded and kept)", done, n);
-            break;
-        }
-        size_t m = n - done < batch ? n - done : batch;
-        if ((st = rag_store_chunk_get_many(e->store, ids + done, m, recs, err)) != RAG_OK)
-            break;
-        for (size_t i = 0; i < m; i++)
-            texts[i] = recs[i].text;
-        char what[96];
-        snprintf(what, sizeof what, "corpus chunks %zu..%zu of %zu", done + 1, done + m, n);
-        int dim = 0;
-        st = embed_checked(e, texts, m, out->space, NULL, 0, &vecs, &dim, &out->embed_cache_hits, what, err);
-        for (size_t i = 0; i < m; i++)
-            rag_chunk_record_clear(&recs[i]);
-        if (st == RAG_OK)
-            st = put_vectors(e, out->space, ids + done, m, vecs, dim, err);
-        free(vecs);
-        vecs = NULL;
-        if (st != RAG_OK)
-            break;
-        done += m;
-        out->chunks_embedded = done;
-        if (p->on_embed)
-            p->on_embed(p->ud, done, n);
-    }
-    out->embed_ms = rag_now_ms() - t0;
-    free(recs);
-    free(texts);
-    free(ids);
+    pipeline_fill f;
+    memset(&f, 0, sizeof f);
+    f.batch = p->embed_batch;
+    f.cancel = ip ? ip->cancel : NULL;
+    f.on_progress = p->on_embed;
+    f.ud = p->ud;
+    st = pipeline_fill_space(e, out->space, "corpus chunks", &f, err);
+    out->chunks_reused = f.present;
+    out->chunks_embedded = f.done;
+    out->embed_cache_hits = f.cache_hits;
+    out->embed_ms = f.ms;
     return st;
 }
 
@@ -337,7 +282,7 @@ static rag_status dense_docs(query_ctx *q, const char *qid, const char *text, do
     int dim = 0;
     char what[96];
     snprintf(what, sizeof what, "query %.64s", qid);
-    rag_status st = embed_checked(q->e, &text, 1, q->out->space, NULL, 0, &qv, &dim, NULL, what, err);
+    rag_status st = embed_checked(q->e, &text, 1, q->out->space, NULL, 0, &qv, &dim, what, err);
     q->embed_ms = rag_now_ms() - t0;
     size_t k = q->p->depth * 2, n = 0;
     rag_dense_hit *hits = NULL;

@@ -1,5 +1,7 @@
-/* Ingest orchestration: walk -> extract (+normalize) -> chunk -> store + BM25, one store
- * transaction per document so an interrupted run loses nothing already committed. */
+/* Ingest orchestration: walk -> extract (+normalize) -> chunk -> embed -> store + BM25, one store
+ * transaction per document so an interrupted run loses nothing already committed; then the
+ * backfill: vectors for the chunks already in the store that have none in the current embedding
+ * space (documents ingested with embedder none, or while the embedder was down). */
 #include "pipeline_internal.h"
 
 #include <limits.h>
@@ -27,6 +29,9 @@ typedef struct ingest_ctx {
     rag_ingest_progress progress;
     rag_status fatal;        /* a store error that must stop the whole run */
     rag_err fatal_err;
+    char space[PIPELINE_SPACE_CAP]; /* the space of the first embedding made in this run ("" none) */
+    bool embed_failed;       /* the last document embedding of this run failed ... */
+    char embed_failure[300]; /* ... why */
 } ingest_ctx;
 
 static void report(ingest_ctx *c, const char *source, rag_ingest_outcome o, const char *reason)
@@ -184,7 +189,7 @@ static rag_status on_document(void *ud, rag_document *doc, rag_err *err)
      * document the embedder chain cannot embed is still stored, for BM25, and says so. */
     float *vecs = NULL;
     int dim = 0;
-    char space[320] = "";
+    char space[PIPELINE_SPACE_CAP] = "";
     char embed_note[300] = "";
     if (pipeline_embedder_chain(c->e->backends)) {
         const char **texts = malloc(n_chunks * sizeof *texts);
@@ -198,17 +203,23 @@ static rag_status on_document(void *ud, rag_document *doc, rag_err *err)
         if (texts) {
             for (size_t i = 0; i < n_chunks; i++)
                 texts[i] = chunks[i].text;
-            est = pipeline_embed(c->e, &rq, texts, n_chunks, &vecs, &dim, space, sizeof space, &rep, &eerr);
+            est = pipeline_embed(c->e, &rq, texts, n_chunks, &vecs, &dim, space, sizeof space, NULL, 0, &rep,
+                                 &eerr);
         }
         free(texts);
         c->sum->embed_cache_hits += rep.cache_hits;
         c->sum->embed_cache_misses += rep.cache_misses;
         rag_chain_report_free(&rep);
-        if (est == RAG_OK)
+        c->embed_failed = est != RAG_OK;
+        if (est == RAG_OK) {
             c->sum->docs_embedded++;
-        else
-            snprintf(embed_note, sizeof embed_note, "not embedded (BM25 only): %.240s",
+            if (!c->space[0])
+                snprintf(c->space, sizeof c->space, "%s", space);
+        } else {
+            snprintf(c->embed_failure, sizeof c->embed_failure, "%.280s",
                      eerr.msg[0] ? eerr.msg : "the embedder chain reached none");
+            snprintf(embed_note, sizeof embed_note, "not embedded (BM25 only): %.240s", c->embed_failure);
+        }
     }
     bool replaced = false;
     st = store_document(c, doc, chunks, n_chunks, vecs, dim, space, &replaced, &derr);
@@ -238,6 +249,68 @@ static rag_status on_document(void *ud, rag_document *doc, rag_err *err)
     if (cancelled(c))
         return rag_err_set(err, RAG_E_CANCELLED, "interrupted");
     return RAG_OK;
+}
+
+#define BACKFILL_BATCH 64
+
+/* Embeds the chunks of the store that have no vector in the current space: the space of the first
+ * embedding of this run, else the one the chain's first member would serve. When the chain serves
+ * another space before anything was stored (that member is down and the next one, of another model,
+ * answers), that space is filled instead, once. When the last document embedding of this run failed,
+ * the chain is not called again (a down embedder would cost its retries twice): the chunks without
+ * a vector are only counted. An embedder failure leaves a note and that count; a store error or
+ * running out of memory stops the run. */
+static rag_status backfill(ingest_ctx *c, rag_err *err)
+{
+    rag_ingest_summary *sum = c->sum;
+    if (!pipeline_embedder_chain(c->e->backends))
+        return RAG_OK;
+    char space[PIPELINE_SPACE_CAP];
+    if (c->space[0])
+        snprintf(space, sizeof space, "%s", c->space);
+    else if (!pipeline_predicted_space(c->e, space, sizeof space))
+        return RAG_OK;
+    if (c->embed_failed) {
+        int64_t *ids = NULL;
+        size_t n = 0;
+        rag_status st = rag_dense_missing_chunks(c->e->store, space, &ids, &n, err);
+        free(ids);
+        snprintf(sum->backfill_space, sizeof sum->backfill_space, "%s", space);
+        sum->chunks_unembedded = n;
+        snprintf(sum->backfill_note, sizeof sum->backfill_note, "not tried again after a failure in this run: %.260s",
+                 c->embed_failure);
+        return st;
+    }
+    pipeline_fill f;
+    memset(&f, 0, sizeof f);
+    f.batch = BACKFILL_BATCH;
+    f.cancel = c->p->cancel;
+    f.on_progress = c->p->on_backfill;
+    f.ud = c->p->ud;
+    rag_err ferr;
+    rag_err_clear(&ferr);
+    rag_status st = pipeline_fill_space(c->e, space, "chunks of earlier documents", &f, &ferr);
+    if (st == RAG_E_UPSTREAM && f.served[0] && f.done == 0) {
+        snprintf(space, sizeof space, "%s", f.served);
+        rag_err_clear(&ferr);
+        st = pipeline_fill_space(c->e, space, "chunks of earlier documents", &f, &ferr);
+    }
+    snprintf(sum->backfill_space, sizeof sum->backfill_space, "%s", space);
+    sum->chunks_backfilled = f.done;
+    sum->backfill_cache_hits = f.cache_hits;
+    if (st == RAG_OK)
+        return RAG_OK;
+    sum->chunks_unembedded = f.missing - f.done;
+    snprintf(sum->backfill_note, sizeof sum->backfill_note, "%.319s", ferr.msg);
+    if (st == RAG_E_CANCELLED) {
+        sum->cancelled = true;
+        return RAG_OK;
+    }
+    if (st == RAG_E_UPSTREAM)
+        return RAG_OK;
+    if (err)
+        *err = ferr;
+    return st;
 }
 
 rag_status rag_ingest_paths(rag_engine *e, const char *const *paths, size_t n_paths,
@@ -316,11 +389,13 @@ rag_status rag_ingest_paths(rag_engine *e, const char *const *paths, size_t n_pa
         p->on_progress(p->ud, &c.progress);
     sum->cancelled = cancelled(&c);
     rag_file_list_clear(&files);
-    sum->ms = rag_now_ms() - t0;
     if (c.fatal != RAG_OK) {
+        sum->ms = rag_now_ms() - t0;
         if (err)
             *err = c.fatal_err;
         return c.fatal;
     }
-    return RAG_OK;
+    st = sum->cancelled ? RAG_OK : backfill(&c, err);
+    sum->ms = rag_now_ms() - t0;
+    return st;
 }

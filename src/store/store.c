@@ -1,7 +1,9 @@
 /* Store handle: open/close, schema migrations, transactions, meta, statement cache, stats. */
 #include "store/store_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,10 +314,47 @@ static rag_status check_identity(rag_store *s, rag_err *err)
 
 static rag_status store_open(const char *path, const rag_store_params *p, rag_store **out, rag_err *err);
 
+/* Removes <path>.creating-<pid>[-wal|-shm|-journal] files of processes that no longer exist
+ * (killed while creating the store). Best effort: errors are ignored. */
+static void remove_stale_creations(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    char prefix[512];
+    int np = snprintf(prefix, sizeof prefix, "%s.creating-", base);
+    if (np <= 0 || (size_t)np >= sizeof prefix)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, (size_t)np) != 0)
+            continue;
+        char *end;
+        long pid = strtol(de->d_name + np, &end, 10);
+        if (end == de->d_name + np || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (*end && strcmp(end, "-wal") != 0 && strcmp(end, "-shm") != 0 && strcmp(end, "-journal") != 0)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to judge): it may still be creating */
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
+        unlink(full);
+    }
+    closedir(d);
+}
+
 /* A new store appears at its path only with its schema complete: it is built under a temporary
  * name and hard-linked into place (link fails if another process created the store meanwhile:
  * then that one is used), so a process killed while creating the store leaves no half-made
- * ragc.db behind (at most a stale <path>.creating-<pid>). */
+ * ragc.db behind (at most a stale <path>.creating-<pid>, removed by the next creation). */
 static rag_status create_atomically(const char *path, const rag_store_params *p, rag_err *err)
 {
     size_t n = strlen(path) + 40;
@@ -323,6 +362,7 @@ static rag_status create_atomically(const char *path, const rag_store_params *p,
     if (!tmp)
         return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", path);
     snprintf(tmp, n, "%s.creating-%ld", path, (long)getpid());
+    remove_stale_creations(path);
     unlink(tmp);
     rag_store *s = NULL;
     rag_status rs = store_open(tmp, p, &s, err);

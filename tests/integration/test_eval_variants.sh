@@ -83,7 +83,7 @@ json_check "bm25 metrics" "$OUT" "$metrics_ok and d['retriever'] == 'bm25' and '
 run_ragc "${EVAL[@]}" --retriever dense --model "$WORK/st" --run "$WORK/dense.run"
 expect_rc "dense runs" 0
 json_check "dense metrics, corpus embedded" "$OUT" \
-  "$metrics_ok and d['space'] == 'local:$WORK/st' and d['dim'] == 384 and d['chunks_embedded'] >= 300 and d['chunks_reused'] == 0 and d['precision'] == 'f32'"
+  "$metrics_ok and d['space'] == '$(realpath "$WORK/st")' and d['dim'] == 384 and d['chunks_embedded'] >= 300 and d['chunks_reused'] == 0 and d['precision'] == 'f32'"
 expect_in "dense: embedding progress on stderr" "$ERR" "ragc eval: embedding"
 n_chunks=$(printf '%s' "$OUT" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["chunks_embedded"])' || echo 0)
 run_ragc "${EVAL[@]}" --retriever hybrid --model "$WORK/st" --run "$WORK/hybrid.run"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ragc/store.h"
@@ -158,6 +159,34 @@ static void test_open_creates_dirs_and_pragmas(void **state)
     for (struct dirent *de; (de = readdir(d)) != NULL;)
         assert_null(strstr(de->d_name, ".creating-"));
     closedir(d);
+
+    /* Leftovers of a process killed while creating a store are removed by the next creation;
+     * those of a live process are not. */
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char stale[300], stale_wal[310], live[300], other[300];
+    snprintf(dirpath, sizeof dirpath, "%s/x", f->dir);
+    assert_int_equal(mkdir(dirpath, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/store.db.creating-%ld", dirpath, (long)dead);
+    snprintf(stale_wal, sizeof stale_wal, "%s-wal", stale);
+    snprintf(live, sizeof live, "%s/store.db.creating-%ld", dirpath, (long)getppid());
+    snprintf(other, sizeof other, "%s/other.db.creating-%ld", dirpath, (long)dead);
+    const char *const files[] = {stale, stale_wal, live, other};
+    for (size_t i = 0; i < 4; i++) {
+        FILE *fp = fopen(files[i], "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    char path2[300];
+    snprintf(path2, sizeof path2, "%s/store.db", dirpath);
+    rag_store_close(open_rw(path2));
+    assert_int_not_equal(access(stale, F_OK), 0);
+    assert_int_not_equal(access(stale_wal, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0); /* another store's name: not touched */
 
     /* A parent path component that is a file is refused with a clear message. */
     char bad[256];
