@@ -33,6 +33,9 @@ typedef struct member {
     double identity_failed_at; /* when the revision could not be read (0 = never): the member is
                                   not cached, and the revision is read again after
                                   IDENTITY_RETRY_MS (a local model downloaded later) */
+    char served_label[sizeof(((rag_model_try *)0)->model)]; /* under chain.mu: the model name the
+                                  backend reported for its last computed call (e.g. a local
+                                  model's " [int8]"), so calls served from the cache say the same */
 } member;
 
 typedef struct chain {
@@ -105,6 +108,10 @@ static rag_status chain_init(chain *c, stage s, const rag_backend_config *member
             chain_fini(c);
             return rag_err_set(err, RAG_E_NOMEM, "%s: out of memory", chain_keys[s]);
         }
+        /* Until a computed call names it, a cached call names the model as the backend will: a
+         * local model in int8 carries " [int8]" (src/pipeline/local_backends.c). */
+        if (cfg->model && !strcmp(cfg->type, "local") && cfg->precision == 1)
+            snprintf(c->m[i].served_label, sizeof c->m[i].served_label, "%s [int8]", cfg->model);
         rag_status st = RAG_OK;
         if (mdl_registered(env, (int)s, cfg->type)) {
             if (s == STAGE_EMBED)
@@ -262,11 +269,24 @@ static const char *member_identity(chain *c, member *m)
     return id;
 }
 
-/* Stats of a member call answered wholly from the cache: no request, one "try" naming the model. */
-static void stats_from_cache(rag_call_stats *s, const member *m)
+/* Remembers the model name a successful computed call of m reported (see member.served_label). */
+static void remember_label(chain *c, member *m, rag_status st, const rag_call_stats *s)
+{
+    if (st != RAG_OK || s->n_tries == 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    snprintf(m->served_label, sizeof m->served_label, "%s", s->tries[s->n_tries - 1].model);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Stats of a member call answered wholly from the cache: no request, one "try" naming the model
+ * (as the member's last computed call named it, else as configured). */
+static void stats_from_cache(chain *c, rag_call_stats *s, const member *m)
 {
     memset(s, 0, sizeof *s);
-    snprintf(s->tries[0].model, sizeof s->tries[0].model, "%s", m->model);
+    pthread_mutex_lock(&c->mu);
+    snprintf(s->tries[0].model, sizeof s->tries[0].model, "%s", m->served_label[0] ? m->served_label : m->model);
+    pthread_mutex_unlock(&c->mu);
     s->tries[0].status = RAG_OK;
     s->n_tries = 1;
 }
@@ -451,7 +471,7 @@ static rag_status invoke_embed(chain *c, member *m, void *args, rag_call_stats *
     int fdim = 0;
     rag_status st = RAG_OK;
     if (b.n_miss == 0) {
-        stats_from_cache(s, m);
+        stats_from_cache(c, s, m);
         fdim = (int)(cached_len / sizeof(float));
     } else {
         st = embed_missing(m, a, &b, &fresh, &fdim, s, err);
@@ -464,6 +484,7 @@ static rag_status invoke_embed(chain *c, member *m, void *args, rag_call_stats *
             batch_drop_hits(&b);
             st = embed_missing(m, a, &b, &fresh, &fdim, s, err);
         }
+        remember_label(c, m, st, s);
     }
     float *out = NULL;
     if (st == RAG_OK && fdim > 0 && !(out = malloc(a->n * (size_t)fdim * sizeof *out)))
@@ -574,13 +595,14 @@ static rag_status invoke_rerank(chain *c, member *m, void *args, rag_call_stats 
     double *fresh = NULL;
     const char **passages = NULL;
     if (b.n_miss == 0) {
-        stats_from_cache(s, m);
+        stats_from_cache(c, s, m);
     } else if (!(fresh = malloc(b.n_miss * sizeof *fresh)) || !(passages = malloc(b.n_miss * sizeof *passages))) {
         st = rag_err_set(err, RAG_E_NOMEM, "reranker chain: out of memory");
     } else {
         for (size_t j = 0; j < b.n_miss; j++)
             passages[j] = a->passages[b.miss[j]];
         st = rag_reranker_rerank(m->h, a->rq, a->query, passages, b.n_miss, fresh, s, err);
+        remember_label(c, m, st, s);
     }
     if (st == RAG_OK) {
         size_t j = 0;

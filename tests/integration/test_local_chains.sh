@@ -53,6 +53,9 @@ run_ragc ask --config "$WORK/int8.yaml" --json "What does a blind text give you 
 expect_rc "ask with an int8 local embedder" 0
 json_check "int8: named in the report, query embedded anew (f32 entry not reused), answered" "$OUT" \
   "d['report']['stages']['embedder']['chain']['served_model'] == '$WORK/st [int8]' and d['report']['stages']['embedder']['cache_misses'] == 1 and d['found']"
+run_ragc ask --config "$WORK/int8.yaml" --json "What does a blind text give you information about?"
+json_check "int8 again: served from the cache, still named int8" "$OUT" \
+  "d['report']['stages']['embedder']['cache_hits'] == 1 and d['report']['stages']['embedder']['chain']['served_model'] == '$WORK/st [int8]'"
 run_ragc ask --config "$WORK/local.yaml" --json "What does a blind text give you information about?"
 json_check "f32 again: served from its own cache entry" "$OUT" \
   "d['report']['stages']['embedder']['cache_hits'] == 1 and d['report']['stages']['embedder']['cache_misses'] == 0"
