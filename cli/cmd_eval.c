@@ -109,13 +109,7 @@ static void on_embed(void *ud, size_t done, size_t total)
 /* A chain member of type `type` for model (borrowed), with every optional field unset. */
 static rag_backend_config local_member(const char *model)
 {
-    rag_backend_config m;
-    memset(&m, 0, sizeof m);
-    m.type = "local";
-    m.model = model;
-    m.timeout_ms = m.max_retries = m.batch_size = m.normalize = m.max_tokens = m.num_ctx = -1;
-    m.temperature = m.price_input_per_mtok = m.price_output_per_mtok = m.price_per_call = -1;
-    return m;
+    return rag_backend_config_unset("local", model);
 }
 
 static bool has_embedder(const rag_config *c)

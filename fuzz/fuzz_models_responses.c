@@ -44,15 +44,9 @@ static mdl_backend g_hf_embed, g_tei, g_ollama_embed, g_hf_rerank, g_router, g_o
 
 static void init_backend(mdl_backend *b, const char *kind, const char *type, const char *model, const char *base)
 {
-    rag_backend_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.type = type;
-    cfg.model = model;
+    rag_backend_config cfg = rag_backend_config_unset(type, model);
     cfg.base_url = base;
     cfg.api_key = KEY;
-    cfg.timeout_ms = cfg.max_retries = cfg.batch_size = cfg.normalize = -1;
-    cfg.max_tokens = cfg.num_ctx = -1;
-    cfg.temperature = cfg.price_input_per_mtok = cfg.price_output_per_mtok = cfg.price_per_call = -1;
     rag_err err;
     if (mdl_backend_init(b, kind, &cfg, NULL, base, 0, &err) != RAG_OK) {
         fprintf(stderr, "fuzz_models_responses: %s\n", err.msg);

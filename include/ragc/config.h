@@ -220,6 +220,10 @@ const char *rag_config_stopwords_str(rag_config_stopwords s);
 const char *rag_config_fusion_str(rag_config_fusion f);
 const char *rag_config_dense_precision_str(rag_config_dense_precision p);
 
+/* A chain entry of `type` for `model` (both borrowed, model may be NULL) with every optional
+ * field unset, as a config file entry naming only those two keys would load. */
+rag_backend_config rag_backend_config_unset(const char *type, const char *model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -270,6 +270,15 @@ static void entry_init(rag_backend_config *e)
     e->temperature = e->price_input_per_mtok = e->price_output_per_mtok = e->price_per_call = CFG_UNSET;
 }
 
+rag_backend_config rag_backend_config_unset(const char *type, const char *model)
+{
+    rag_backend_config e;
+    entry_init(&e);
+    e.type = type;
+    e.model = model;
+    return e;
+}
+
 static void strlist_free(const char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)

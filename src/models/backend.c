@@ -367,6 +367,22 @@ rag_status mdl_chat_acc_take(mdl_chat_acc *a, const char *model, rag_gen_result 
     return RAG_OK;
 }
 
+rag_status mdl_chat_parse_with(const mdl_backend *b, const json_t *v,
+                               rag_status (*take)(mdl_chat_acc *a, const json_t *v, rag_err *err),
+                               rag_gen_result *result, rag_err *err)
+{
+    memset(result, 0, sizeof *result);
+    mdl_chat_acc a;
+    mdl_chat_acc_init(&a, b, NULL, NULL, false);
+    rag_status st = take(&a, v, err);
+    if (st != RAG_OK)
+        mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
+    else
+        st = mdl_chat_acc_take(&a, NULL, result, NULL, err);
+    mdl_chat_acc_free(&a);
+    return st;
+}
+
 rag_status mdl_run_batches(const mdl_backend *b, rag_models_request *rq, const char *url, size_t n,
                            size_t proto_max_batch, mdl_body_fn build, mdl_batch_fn take, void *ud,
                            rag_call_stats *stats, rag_err *err)

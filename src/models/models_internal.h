@@ -108,6 +108,11 @@ void mdl_chat_acc_free(mdl_chat_acc *a); /* a partial answer of a failed call is
  * the tokens to it. RAG_E_NOMEM (reported through mdl_fail naming model, which may be NULL). */
 rag_status mdl_chat_acc_take(mdl_chat_acc *a, const char *model, rag_gen_result *result, rag_call_stats *stats,
                              rag_err *err);
+/* Parses one complete (non-stream) chat response v with take (the protocol's reader) into result;
+ * a parse failure is reported through mdl_fail. For the adapters' parse_response entry points. */
+rag_status mdl_chat_parse_with(const mdl_backend *b, const json_t *v,
+                               rag_status (*take)(mdl_chat_acc *a, const json_t *v, rag_err *err),
+                               rag_gen_result *result, rag_err *err);
 
 /* ---- embeddings and rerank batches ---- */
 

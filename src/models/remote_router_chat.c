@@ -128,16 +128,7 @@ static rag_status take_response(chat_state *s, const json_t *v, rag_err *err)
 
 rag_status mdl_chat_parse_response(const mdl_backend *b, const json_t *v, rag_gen_result *result, rag_err *err)
 {
-    memset(result, 0, sizeof *result);
-    chat_state cs;
-    mdl_chat_acc_init(&cs, b, NULL, NULL, false);
-    rag_status st = take_response(&cs, v, err);
-    if (st != RAG_OK)
-        mdl_fail(b, NULL, err, st, "%s", err ? err->msg : "bad response");
-    else
-        st = mdl_chat_acc_take(&cs, NULL, result, NULL, err);
-    mdl_chat_acc_free(&cs);
-    return st;
+    return mdl_chat_parse_with(b, v, take_response, result, err);
 }
 
 rag_status mdl_chat_parse_sse(const mdl_backend *b, const char *body, size_t len, rag_gen_token_fn on_token, void *ud,

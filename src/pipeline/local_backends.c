@@ -146,10 +146,10 @@ static rag_status local_create_rerank(const rag_backend_config *cfg, const rag_m
 }
 
 /* The one try of a call: the model as configured, marked " [int8]" when it ran in int8. */
-static void local_try(const local_ctx *c, bool int8, rag_call_stats *stats, rag_status st, const rag_err *err)
+static void local_try(const local_ctx *c, rag_call_stats *stats, rag_status st, const rag_err *err)
 {
     rag_model_try *t = &stats->tries[0];
-    snprintf(t->model, sizeof t->model, "%s%s", c->model, int8 ? " [int8]" : "");
+    snprintf(t->model, sizeof t->model, "%s%s", c->model, c->int8 ? " [int8]" : "");
     t->status = st;
     if (st != RAG_OK)
         snprintf(t->reason, sizeof t->reason, "%s", err->msg);
@@ -174,10 +174,9 @@ static rag_status local_embed(void *ctx, rag_models_request *rq, const char *con
         out = malloc(n * rag_encoder_dim(c->enc) * sizeof *out);
         st = out ? rag_encoder_embed(c->enc, texts, n, out, &d, err) : rag_err_set(err, RAG_E_NOMEM, "out of memory");
     }
-    const bool int8 = c->int8;
     pthread_mutex_unlock(&c->mu);
     stats->ms = rag_now_ms() - t0;
-    local_try(c, int8, stats, st, err);
+    local_try(c, stats, st, err);
     if (st != RAG_OK) {
         free(out);
         return st;
@@ -206,13 +205,12 @@ static rag_status local_rerank(void *ctx, rag_models_request *rq, const char *qu
         else
             st = rag_cross_encoder_score(c->ce, query, passages, n, logits, err);
     }
-    const bool int8 = c->int8;
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; st == RAG_OK && i < n; i++)
         scores[i] = logits[i];
     free(logits);
     stats->ms = rag_now_ms() - t0;
-    local_try(c, int8, stats, st, err);
+    local_try(c, stats, st, err);
     return st;
 }
 

@@ -136,13 +136,7 @@ static int teardown(void **state)
 
 static rag_backend_config member(const char *type, const char *model)
 {
-    rag_backend_config c;
-    memset(&c, 0, sizeof c);
-    c.type = type;
-    c.model = model;
-    c.timeout_ms = c.max_retries = c.batch_size = c.normalize = c.max_tokens = c.num_ctx = -1;
-    c.temperature = c.price_input_per_mtok = c.price_output_per_mtok = c.price_per_call = -1;
-    return c;
+    return rag_backend_config_unset(type, model);
 }
 
 /* Embeds texts and checks every row is the backend's row for its text. Returns the report. */

@@ -52,22 +52,9 @@ static __attribute__((unused)) void fx_free(fx *f)
 /* A backend entry pointing at the fake server with the test token; every number unset. */
 static __attribute__((unused)) rag_backend_config fake_backend(const char *type, const char *model)
 {
-    rag_backend_config c;
-    memset(&c, 0, sizeof c);
-    c.type = type;
-    c.model = model;
+    rag_backend_config c = rag_backend_config_unset(type, model);
     c.base_url = g_base;
     c.api_key = TOKEN;
-    c.timeout_ms = -1;
-    c.max_retries = -1;
-    c.batch_size = -1;
-    c.normalize = -1;
-    c.max_tokens = -1;
-    c.temperature = -1;
-    c.num_ctx = -1;
-    c.price_input_per_mtok = -1;
-    c.price_output_per_mtok = -1;
-    c.price_per_call = -1;
     return c;
 }
 

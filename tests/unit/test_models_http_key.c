@@ -19,22 +19,9 @@
 
 static rag_backend_config backend(const char *base_url, const char *api_key)
 {
-    rag_backend_config c;
-    memset(&c, 0, sizeof c);
-    c.type = "tei";
-    c.model = "m";
+    rag_backend_config c = rag_backend_config_unset("tei", "m");
     c.base_url = base_url;
     c.api_key = api_key;
-    c.timeout_ms = -1;
-    c.max_retries = -1;
-    c.batch_size = -1;
-    c.normalize = -1;
-    c.max_tokens = -1;
-    c.temperature = -1;
-    c.num_ctx = -1;
-    c.price_input_per_mtok = -1;
-    c.price_output_per_mtok = -1;
-    c.price_per_call = -1;
     return c;
 }
 

@@ -13,13 +13,7 @@
 
 static rag_backend_config missing_model(void)
 {
-    rag_backend_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.type = "local";
-    cfg.model = "/nonexistent/ragc-test-model";
-    cfg.threads = -1;
-    cfg.precision = -1;
-    return cfg;
+    return rag_backend_config_unset("local", "/nonexistent/ragc-test-model");
 }
 
 static void test_failed_load_is_remembered(void **state)
